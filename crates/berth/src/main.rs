@@ -1,0 +1,2 @@
+//! The `berth` binary: the docker-compatible command line.
+fn main() {}
