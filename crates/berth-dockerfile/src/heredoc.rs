@@ -67,6 +67,7 @@ pub fn heredocs_from_line(line: &str) -> Result<Vec<Heredoc>, ParseErrorKind> {
     let mut lexer = Lexer::new('\\');
     lexer.raw_quotes = true;
     lexer.raw_escapes = true;
+    lexer.skip_unset_env = true;
     let words = lexer.process_words(line, &NoEnv).unwrap_or_default();
     let mut docs = Vec::new();
     let mut iter = words.iter().peekable();

@@ -409,7 +409,7 @@ impl<'a> Request<'a> {
     fn parse_key_values(&self) -> Result<Vec<KeyValue>, InstructionError> {
         self.flags(&[])?;
         self.at_least_one()?;
-        if self.args.len() % 3 != 0 {
+        if !self.args.len().is_multiple_of(3) {
             return Err(self.err(format!("Bad input to {}, too many arguments", self.name)));
         }
         let mut out = Vec::new();

@@ -5,49 +5,16 @@
 //! them together, and checks the number of rows against the README.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 
 use berth_dockerfile::shell::{EnvLookup, Lexer};
 use serde_json::Value;
 
-/// The conformance folder: `$BERTH_CONFORMANCE_DIR`, else `shared/conformance`
-/// beside the repository. Missing data fails the test; it is never skipped.
-fn conformance_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("BERTH_CONFORMANCE_DIR") {
-        let dir = PathBuf::from(dir);
-        assert!(
-            dir.is_dir(),
-            "BERTH_CONFORMANCE_DIR={} is not a directory",
-            dir.display()
-        );
-        return dir;
-    }
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/conformance"
-    ));
-    assert!(
-        dir.is_dir(),
-        "conformance data not found at {} (set BERTH_CONFORMANCE_DIR)",
-        dir.display()
-    );
-    dir
-}
+#[path = "../../../testsupport/conformance.rs"]
+mod support;
+use support::report;
 
 fn read(name: &str) -> String {
-    let path = conformance_dir().join("shell-expansion").join(name);
-    let text = std::fs::read_to_string(&path);
-    assert!(text.is_ok(), "cannot read {}: {text:?}", path.display());
-    text.unwrap_or_default()
-}
-
-fn report(table: &str, failures: &[String]) {
-    assert!(
-        failures.is_empty(),
-        "{table}: {} failing row(s):\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    support::read_text(&format!("shell-expansion/{name}"))
 }
 
 /// Rows that cannot hold on this platform, with the reason.
