@@ -38,11 +38,11 @@
 //! whitespace that is neither quoted nor escaped, including whitespace that
 //! comes from the value of an unquoted variable.
 //!
-//! **Upstream quirk kept on purpose.** BuildKit shares one word buffer across
-//! the nested scans of `${V<op>...}`, so in [`Lexer::process_words`] a partial
-//! word that precedes a `${V<op>...}` or `${V/...}` expansion (directly or
-//! inside double quotes) is dropped: `ab${X:-c}d` gives the single word `cd`,
-//! while [`Lexer::process_word`] gives `abcd`. This module reproduces it.
+//! **Upstream quirk not kept.** BuildKit shares one word buffer across the
+//! nested scans of `${V<op>...}`, so its `ProcessWords` drops a partial word
+//! before such an expansion (`ab${X:-c}d` gives `cd`). Here each nesting
+//! level has its own buffer: `ab${X:-c}d` gives `abcd`, as `process_word`
+//! does and as a shell would.
 //!
 //! Differences from upstream: nesting of `${...}` is limited to
 //! [`MAX_NESTING`] levels (an [`ExpandErrorKind::TooDeep`] error beyond that;
@@ -277,7 +277,6 @@ struct Scan<'a> {
     raw_escapes: bool,
     depth: usize,
     /// The word being built; shared by all nesting levels, as upstream.
-    word_buf: String,
     matched: BTreeSet<String>,
     unmatched: BTreeSet<String>,
 }
@@ -339,7 +338,6 @@ impl<'a> Scan<'a> {
             pos,
             raw_escapes: lexer.raw_escapes,
             depth: 0,
-            word_buf: String::new(),
             matched: BTreeSet::new(),
             unmatched: BTreeSet::new(),
         }
@@ -386,18 +384,18 @@ impl<'a> Scan<'a> {
 
     fn stop_on_inner(&mut self, stop: Option<char>) -> Step<(String, Vec<String>)> {
         let mut result = String::new();
-        self.word_buf.clear();
+        let mut buf = String::new();
         let mut words = Words::default();
         let quotes = !self.lexer.skip_process_quotes;
         while let Some(c) = self.peek() {
             if stop == Some(c) {
                 self.pos += 1;
-                return Ok((result, words.finish(&mut self.word_buf)));
+                return Ok((result, words.finish(&mut buf)));
             }
             if c == '$' {
                 let value = self.dollar()?;
                 result.push_str(&value);
-                words.add_string(&mut self.word_buf, &value);
+                words.add_string(&mut buf, &value);
             } else if quotes && (c == '\'' || c == '"') {
                 let value = if c == '\'' {
                     self.single_quoted()?
@@ -405,22 +403,22 @@ impl<'a> Scan<'a> {
                     self.double_quoted()?
                 };
                 result.push_str(&value);
-                words.add_raw_string(&mut self.word_buf, &value);
+                words.add_raw_string(&mut buf, &value);
             } else {
                 self.pos += 1;
                 let mut c = c;
                 if c == self.lexer.escape {
                     if self.raw_escapes {
-                        words.add_raw_char(&mut self.word_buf, c);
+                        words.add_raw_char(&mut buf, c);
                         result.push(c);
                     }
                     match self.next() {
                         Some(escaped) => c = escaped,
                         None => break,
                     }
-                    words.add_raw_char(&mut self.word_buf, c);
+                    words.add_raw_char(&mut buf, c);
                 } else {
-                    words.add_char(&mut self.word_buf, c);
+                    words.add_char(&mut buf, c);
                 }
                 result.push(c);
             }
@@ -430,7 +428,7 @@ impl<'a> Scan<'a> {
             // the "missing" error of the construct it was reading.
             return Err(ExpandErrorKind::MissingBrace);
         }
-        Ok((result, words.finish(&mut self.word_buf)))
+        Ok((result, words.finish(&mut buf)))
     }
 
     fn single_quoted(&mut self) -> Step<String> {
@@ -837,7 +835,7 @@ mod tests {
     }
 
     #[test]
-    fn words_keep_upstream_buffer_sharing() {
+    fn words_keep_text_before_nested_expansion() {
         let e = env(&[]);
         let lex = Lexer::default();
         assert_eq!(
@@ -846,7 +844,11 @@ mod tests {
         );
         assert_eq!(
             lex.process_words("ab${X:-c}d", &e).ok(),
-            Some(vec!["cd".to_string()])
+            Some(vec!["abcd".to_string()])
+        );
+        assert_eq!(
+            lex.process_words("a \"b${X:-c d}\"e f", &e).ok(),
+            Some(vec!["a".to_string(), "bc de".to_string(), "f".to_string()])
         );
         assert_eq!(
             lex.process_words("x ab${X}d", &e).ok(),
