@@ -70,7 +70,9 @@ impl Instruction {
     pub fn arg_texts(&self) -> Vec<String> {
         match &self.args {
             Args::Values(v) => v.iter().map(|w| w.text.clone()).collect(),
-            Args::Trigger(sub) => vec![sub.keyword.text.clone(), crate::dump::dump_instruction(sub)],
+            Args::Trigger(sub) => {
+                vec![sub.keyword.text.clone(), crate::dump::dump_instruction(sub)]
+            }
         }
     }
 

@@ -303,7 +303,7 @@ impl<'a> Request<'a> {
             "HEALTHCHECK" => self.parse_healthcheck(),
             "SHELL" => self.parse_shell(),
             _ => Err(self.err_at(
-                format!("unknown instruction: {}", self.node.keyword.text),
+                unknown_instruction_message(&self.node.keyword.text),
                 self.node.keyword.span,
             )),
         }
@@ -516,7 +516,10 @@ impl<'a> Request<'a> {
         ])?;
         if typ != "CMD" {
             return Err(self.err_at(
-                format!("Unknown type {} in HEALTHCHECK (try CMD)", crate::text::go_quote(&typ)),
+                format!(
+                    "Unknown type {} in HEALTHCHECK (try CMD)",
+                    crate::text::go_quote(&typ)
+                ),
                 kind.span,
             ));
         }
@@ -540,7 +543,10 @@ impl<'a> Request<'a> {
             Some(w) => {
                 let n: i64 = w.text.parse().map_err(|_| {
                     self.err_at(
-                        format!("strconv.ParseInt: parsing {}: invalid syntax", crate::text::go_quote(&w.text)),
+                        format!(
+                            "strconv.ParseInt: parsing {}: invalid syntax",
+                            crate::text::go_quote(&w.text)
+                        ),
                         w.span,
                     )
                 })?;
@@ -668,11 +674,57 @@ impl<'a> Request<'a> {
         };
         if !is_valid_chmod(&w.text) && !w.text.contains('$') {
             return Err(self.err_at(
-                format!("invalid chmod parameter: {}", crate::text::go_quote(&w.text)),
+                format!(
+                    "invalid chmod parameter: {}",
+                    crate::text::go_quote(&w.text)
+                ),
                 w.span,
             ));
         }
         Ok(Some(w.text))
+    }
+}
+
+/// The keywords of the Dockerfile reference.
+pub const KEYWORDS: [&str; 18] = [
+    "ADD",
+    "ARG",
+    "CMD",
+    "COPY",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "FROM",
+    "HEALTHCHECK",
+    "LABEL",
+    "MAINTAINER",
+    "ONBUILD",
+    "RUN",
+    "SHELL",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
+];
+
+/// `unknown instruction: X`, with a "did you mean" for near misses.
+fn unknown_instruction_message(keyword: &str) -> String {
+    let upper = keyword.to_uppercase();
+    let best = KEYWORDS
+        .iter()
+        .map(|k| (flags::edit_distance(&upper, k), *k))
+        .filter(|(d, k)| *d <= 2 && *d < k.len() / 2 + 1)
+        .min();
+    match best {
+        Some((_, k)) => format!(
+            "unknown instruction: {keyword} (did you mean {}?)",
+            if keyword == upper {
+                k.to_string()
+            } else {
+                k.to_lowercase()
+            }
+        ),
+        None => format!("unknown instruction: {keyword}"),
     }
 }
 
@@ -731,13 +783,19 @@ fn parse_interval(text: &str, flag: &str) -> Result<Option<Duration>, String> {
     let nanos = parse_go_duration(text)
         .ok_or_else(|| format!("time: invalid duration {}", crate::text::go_quote(text)))?;
     if nanos < 0 {
-        return Err(format!("Interval {} cannot be negative", crate::text::go_quote(flag)));
+        return Err(format!(
+            "Interval {} cannot be negative",
+            crate::text::go_quote(flag)
+        ));
     }
     if nanos == 0 {
         return Ok(None);
     }
     if nanos < 1_000_000 {
-        return Err(format!("Interval {} cannot be less than 1ms", crate::text::go_quote(flag)));
+        return Err(format!(
+            "Interval {} cannot be less than 1ms",
+            crate::text::go_quote(flag)
+        ));
     }
     Ok(Some(Duration::from_nanos(nanos.unsigned_abs())))
 }

@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 
 use crate::ast::{Dockerfile, Instruction};
-use crate::instructions::{Command, CommandLine};
+use crate::instructions::{Command, CommandLine, KEYWORDS};
 use crate::span::{Pos, Span};
-use crate::stages::{plan, platform_args, Plan, PREDEFINED_ARGS};
+use crate::stages::{plan_lenient, platform_args, Plan, PREDEFINED_ARGS};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -90,7 +90,10 @@ pub fn render_finding(file: &str, lines: &[&str], f: &Finding) -> String {
         let width = if f.span.end.line == line && f.span.end.col > col {
             (f.span.end.col - col) as usize
         } else {
-            text.chars().count().saturating_sub(col.saturating_sub(1) as usize).max(1)
+            text.chars()
+                .count()
+                .saturating_sub(col.saturating_sub(1) as usize)
+                .max(1)
         };
         out.push_str(&format!(
             " {} | {}{}\n",
@@ -113,35 +116,31 @@ pub fn lint(source: &[u8]) -> Report {
         }
     };
     for w in &df.warnings {
-        report
-            .findings
-            .push(Finding::warning("NoEmptyContinuation", w.short.clone(), w.span));
+        report.findings.push(Finding::warning(
+            "NoEmptyContinuation",
+            w.short.clone(),
+            w.span,
+        ));
     }
     check_unknown_and_casing(&df, &mut report);
-    match plan(&df) {
-        Ok(plan) => check_plan(&df, &plan, &mut report),
-        Err(errors) => {
-            for e in errors {
-                report.findings.push(Finding::error(e.message, e.span));
-            }
-        }
+    let (plan, errors) = plan_lenient(&df);
+    for e in errors {
+        report.findings.push(Finding::error(e.message, e.span));
     }
+    check_plan(&df, &plan, &mut report);
     apply_check_directive(&df, &mut report);
-    report.findings.sort_by_key(|f| (f.span.start, std::cmp::Reverse(f.severity)));
+    report
+        .findings
+        .sort_by_key(|f| (f.span.start, std::cmp::Reverse(f.severity)));
     report.findings.dedup();
     report
 }
-
-const KNOWN: [&str; 18] = [
-    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
-    "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
-];
 
 fn check_unknown_and_casing(df: &Dockerfile, report: &mut Report) {
     let known: Vec<&Instruction> = df
         .instructions
         .iter()
-        .filter(|i| KNOWN.contains(&i.name().as_str()))
+        .filter(|i| KEYWORDS.contains(&i.name().as_str()))
         .collect();
     let lower = known
         .iter()
@@ -160,7 +159,11 @@ fn check_unknown_and_casing(df: &Dockerfile, report: &mut Report) {
                 "ConsistentInstructionCasing",
                 format!(
                     "Command '{text}' should match the case of the command majority ({})",
-                    if majority_lower { "lowercase" } else { "uppercase" }
+                    if majority_lower {
+                        "lowercase"
+                    } else {
+                        "uppercase"
+                    }
                 ),
                 i.keyword.span,
             ));
@@ -174,7 +177,9 @@ fn check_plan(df: &Dockerfile, plan: &Plan, report: &mut Report) {
     let meta = match plan.meta_env(&no_build_args, &builtins) {
         Ok(m) => m,
         Err(e) => {
-            report.findings.push(Finding::error(e.error.to_string(), e.span));
+            report
+                .findings
+                .push(Finding::error(e.error.to_string(), e.span));
             return;
         }
     };
@@ -195,7 +200,10 @@ fn check_plan(df: &Dockerfile, plan: &Plan, report: &mut Report) {
             if name.text == "scratch" || name.text == "context" {
                 report.findings.push(Finding::warning(
                     "ReservedStageName",
-                    format!("Stage name should not use the same name as reserved stage '{}'", name.text),
+                    format!(
+                        "Stage name should not use the same name as reserved stage '{}'",
+                        name.text
+                    ),
                     name.span,
                 ));
             }
@@ -204,13 +212,17 @@ fn check_plan(df: &Dockerfile, plan: &Plan, report: &mut Report) {
         let expanded = match plan.expand_stage(stage, &no_build_args, &meta) {
             Ok(e) => e,
             Err(e) => {
-                report.findings.push(Finding::error(e.error.to_string(), e.span));
+                report
+                    .findings
+                    .push(Finding::error(e.error.to_string(), e.span));
                 deps.push(Vec::new());
                 continue;
             }
         };
         for u in &expanded.undefined {
-            if u.span.start.line == stage.span.start.line && !PREDEFINED_ARGS.contains(&u.name.as_str()) {
+            if u.span.start.line == stage.span.start.line
+                && !PREDEFINED_ARGS.contains(&u.name.as_str())
+            {
                 report.findings.push(Finding::warning(
                     "UndefinedArgInFrom",
                     format!("FROM argument '{}' is not declared", u.name),
@@ -250,7 +262,10 @@ fn check_from_casing(node: &Instruction, report: &mut Report) {
     if from_upper != as_upper {
         report.findings.push(Finding::warning(
             "FromAsCasing",
-            format!("'{}' and '{}' keywords' casing do not match", as_kw.text, node.keyword.text),
+            format!(
+                "'{}' and '{}' keywords' casing do not match",
+                as_kw.text, node.keyword.text
+            ),
             as_kw.span,
         ));
     }
@@ -272,13 +287,20 @@ fn check_stage_name_casing(node: Option<&Instruction>, report: &mut Report) {
 }
 
 fn check_secret_name(kind: &str, name: &str, span: Span, report: &mut Report) {
-    const DENY: [&str; 8] = ["apikey", "auth", "credential", "credentials", "key", "password", "pword", "passwd"];
+    const DENY: [&str; 8] = [
+        "apikey",
+        "auth",
+        "credential",
+        "credentials",
+        "key",
+        "password",
+        "pword",
+        "passwd",
+    ];
     const ALSO: [&str; 2] = ["secret", "token"];
     let lower = name.to_lowercase();
     let parts: Vec<&str> = lower.split(|c: char| !c.is_ascii_alphanumeric()).collect();
-    let hit = parts
-        .iter()
-        .any(|p| DENY.contains(p) || ALSO.contains(p));
+    let hit = parts.iter().any(|p| DENY.contains(p) || ALSO.contains(p));
     if hit {
         report.findings.push(Finding::warning(
             "SecretsUsedInArgOrEnv",
@@ -288,7 +310,12 @@ fn check_secret_name(kind: &str, name: &str, span: Span, report: &mut Report) {
     }
 }
 
-fn check_stage_commands(index: usize, plan: &Plan, commands: &[(Command, Span)], report: &mut Report) {
+fn check_stage_commands(
+    index: usize,
+    plan: &Plan,
+    commands: &[(Command, Span)],
+    report: &mut Report,
+) {
     let mut last_seen: BTreeMap<&'static str, Span> = BTreeMap::new();
     let mut saw_workdir = false;
     for (command, span) in commands {
@@ -379,8 +406,7 @@ fn apply_check_directive(df: &Dockerfile, report: &mut Report) {
         }
     }
     report.findings.retain(|f| {
-        f.severity == Severity::Error
-            || !(skip.iter().any(|s| s == "all" || s == f.rule))
+        f.severity == Severity::Error || !(skip.iter().any(|s| s == "all" || s == f.rule))
     });
     if as_error {
         for f in &mut report.findings {

@@ -245,11 +245,7 @@ impl<'a> Parser<'a> {
             let rest = &trimmed[rest_start..rest_end];
             let extracted = extract_flags(rest, self.directives.escape);
             for f in extracted.flags {
-                flags.push(self.word(
-                    f.text,
-                    t0 + rest_start + f.start,
-                    t0 + rest_start + f.end,
-                ));
+                flags.push(self.word(f.text, t0 + rest_start + f.start, t0 + rest_start + f.end));
             }
             let after = rest.get(extracted.rest_start..).unwrap_or("");
             let after_lead = after.len() - after.trim_start().len();

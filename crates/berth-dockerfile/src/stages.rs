@@ -77,6 +77,17 @@ pub enum StageRef {
 /// Types every instruction and groups them into stages. All instruction
 /// errors are collected.
 pub fn plan(df: &Dockerfile) -> Result<Plan, Vec<InstructionError>> {
+    let (plan, errors) = plan_lenient(df);
+    if errors.is_empty() {
+        Ok(plan)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Like [`plan`], but keeps going: instructions that fail to validate are
+/// left out of the plan and returned as errors (for lint).
+pub fn plan_lenient(df: &Dockerfile) -> (Plan, Vec<InstructionError>) {
     let mut errors = Vec::new();
     let mut meta_args = Vec::new();
     let mut stages: Vec<Stage> = Vec::new();
@@ -91,7 +102,10 @@ pub fn plan(df: &Dockerfile) -> Result<Plan, Vec<InstructionError>> {
         match command {
             Command::From(from) => {
                 if let Some(name) = &from.name {
-                    if stages.iter().any(|s| s.name.as_deref() == Some(name.text.as_str())) {
+                    if stages
+                        .iter()
+                        .any(|s| s.name.as_deref() == Some(name.text.as_str()))
+                    {
                         errors.push(InstructionError::new(
                             format!("duplicate stage name {}", crate::text::go_quote(&name.text)),
                             name.span,
@@ -131,15 +145,12 @@ pub fn plan(df: &Dockerfile) -> Result<Plan, Vec<InstructionError>> {
             df.span,
         ));
     }
-    if errors.is_empty() {
-        Ok(Plan {
-            meta_args,
-            stages,
-            escape: df.escape(),
-        })
-    } else {
-        Err(errors)
-    }
+    let plan = Plan {
+        meta_args,
+        stages,
+        escape: df.escape(),
+    };
+    (plan, errors)
 }
 
 /// Variables in scope, in order; later entries win.
@@ -213,7 +224,11 @@ impl Plan {
     /// The index of stage `name` (case-insensitive) or a numeric index.
     pub fn find_stage(&self, reference: &str) -> Option<usize> {
         let lower = reference.to_lowercase();
-        if let Some(s) = self.stages.iter().find(|s| s.name.as_deref() == Some(&lower)) {
+        if let Some(s) = self
+            .stages
+            .iter()
+            .find(|s| s.name.as_deref() == Some(&lower))
+        {
             return Some(s.index);
         }
         reference
@@ -245,7 +260,8 @@ impl Plan {
             };
             for r in refs {
                 if let StageRef::Stage(i) = self.resolve(r, stage.index, false) {
-                    if !deps.contains(&i) {
+                    // A stage naming itself is reported where it does so.
+                    if i != stage.index && !deps.contains(&i) {
                         deps.push(i);
                     }
                 }
@@ -303,24 +319,34 @@ impl Plan {
                     .iter()
                     .find(|s| s.name.as_deref() == Some(&lower))
                     .map(|s| s.index)
-                    .ok_or_else(|| format!("target stage {} could not be found", crate::text::go_quote(t)))
+                    .ok_or_else(|| {
+                        format!(
+                            "target stage {} could not be found",
+                            crate::text::go_quote(t)
+                        )
+                    })
             }
         }
     }
 
     /// The global (meta) ARGs' values: build args override defaults, and
     /// defaults expand with the ARGs before them.
-    pub fn meta_env(&self, build_args: &BTreeMap<String, String>, builtins: &Env) -> Result<Env, ExpansionError> {
+    pub fn meta_env(
+        &self,
+        build_args: &BTreeMap<String, String>,
+        builtins: &Env,
+    ) -> Result<Env, ExpansionError> {
         let lexer = Lexer::new(self.escape);
         let mut env = builtins.clone();
         for arg in &self.meta_args {
             let value = match (build_args.get(&arg.name), &arg.default) {
                 (Some(v), _) => Some(v.clone()),
-                (None, Some(default)) => Some(
-                    lexer
-                        .process_word(default, &env)
-                        .map_err(|error| ExpansionError { error, span: arg.span })?,
-                ),
+                (None, Some(default)) => Some(lexer.process_word(default, &env).map_err(
+                    |error| ExpansionError {
+                        error,
+                        span: arg.span,
+                    },
+                )?),
                 (None, None) => None,
             };
             if let Some(v) = value {

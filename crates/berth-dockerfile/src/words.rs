@@ -168,9 +168,8 @@ pub(crate) fn parse_words(rest: &str, escape: char) -> Vec<RawWord> {
             phase = Phase::Word;
             word_start = pos;
         }
-        let at_end_after = |chars: &mut std::iter::Peekable<std::str::CharIndices>| {
-            chars.peek().is_none()
-        };
+        let at_end_after =
+            |chars: &mut std::iter::Peekable<std::str::CharIndices>| chars.peek().is_none();
         if phase == Phase::Word {
             if ch.is_whitespace() {
                 phase = Phase::Spaces;
@@ -236,7 +235,10 @@ mod tests {
 
     #[test]
     fn flags_like_buildkit() {
-        assert_eq!(flags("--a=1 --b x y"), (vec!["--a=1".into(), "--b".into()], "x y"));
+        assert_eq!(
+            flags("--a=1 --b x y"),
+            (vec!["--a=1".into(), "--b".into()], "x y")
+        );
         assert_eq!(flags("--a -- --b"), (vec!["--a".into()], " --b"));
         assert_eq!(flags("--doit"), (vec!["--doit".into()], ""));
         assert_eq!(flags("--x='a b' c"), (vec!["--x=a b".into()], "c"));

@@ -61,7 +61,10 @@ fn negative_files_fail_with_a_line() {
 
 #[test]
 fn line_numbers() {
-    let df = parse(&read_bytes("dockerfile-parse-extra/line-numbers/Dockerfile")).unwrap();
+    let df = parse(&read_bytes(
+        "dockerfile-parse-extra/line-numbers/Dockerfile",
+    ))
+    .unwrap();
     let table = read_text("dockerfile-parse-extra/line-numbers/lines.tsv");
     let mut checked = 0;
     for row in table.lines().skip(1) {
@@ -73,7 +76,12 @@ fn line_numbers() {
             let i: usize = cols[0].trim_start_matches("child-").parse().unwrap();
             df.instructions[i].span
         };
-        assert_eq!((span.start.line, span.last_line()), (start, end), "{}", cols[0]);
+        assert_eq!(
+            (span.start.line, span.last_line()),
+            (start, end),
+            "{}",
+            cols[0]
+        );
         checked += 1;
     }
     assert_eq!(checked, 4);
@@ -110,8 +118,13 @@ fn line_too_long() {
 
 fn check_heredoc_case(dir: &str) -> usize {
     let df = parse(&read_bytes(&format!("{dir}/Dockerfile"))).unwrap();
-    assert_eq!(dump(&df), read_text(&format!("{dir}/result.derived")), "{dir}");
-    let expected: Value = serde_json::from_str(&read_text(&format!("{dir}/heredocs.json"))).unwrap();
+    assert_eq!(
+        dump(&df),
+        read_text(&format!("{dir}/result.derived")),
+        "{dir}"
+    );
+    let expected: Value =
+        serde_json::from_str(&read_text(&format!("{dir}/heredocs.json"))).unwrap();
     let mut failures = Vec::new();
     let mut heredocs = 0;
     let rows = expected.as_array().unwrap();
@@ -139,8 +152,14 @@ fn check_heredoc_case(dir: &str) -> usize {
 
 #[test]
 fn heredocs_extracted() {
-    assert_eq!(check_heredoc_case("dockerfile-heredoc/extracts-heredoc"), 24);
-    assert_eq!(check_heredoc_case("dockerfile-heredoc/json-form-no-heredoc"), 0);
+    assert_eq!(
+        check_heredoc_case("dockerfile-heredoc/extracts-heredoc"),
+        24
+    );
+    assert_eq!(
+        check_heredoc_case("dockerfile-heredoc/json-form-no-heredoc"),
+        0
+    );
 }
 
 #[test]
@@ -247,17 +266,21 @@ fn directives_table() {
                     .as_array()
                     .unwrap()
                     .iter()
-                    .map(|d| (d["name"].as_str().unwrap().into(), d["value"].as_str().unwrap().into()))
+                    .map(|d| {
+                        (
+                            d["name"].as_str().unwrap().into(),
+                            d["value"].as_str().unwrap().into(),
+                        )
+                    })
                     .collect();
                 // The parser reads directives; add an instruction so the file parses.
-                let got = parse(format!("{input}FROM x\n").as_bytes())
-                    .map(|df| {
-                        df.directives
-                            .all
-                            .iter()
-                            .map(|d| (d.name.clone(), d.value.clone()))
-                            .collect::<Vec<_>>()
-                    });
+                let got = parse(format!("{input}FROM x\n").as_bytes()).map(|df| {
+                    df.directives
+                        .all
+                        .iter()
+                        .map(|d| (d.name.clone(), d.value.clone()))
+                        .collect::<Vec<_>>()
+                });
                 if got.as_ref() != Ok(&want) {
                     failures.push(format!("ParseAll {input:?}: want {want:?}, got {got:?}"));
                 }
@@ -279,7 +302,9 @@ fn directives_table() {
                     }
                 }
                 if !ok {
-                    failures.push(format!("{function} {key} {input:?}: want {row}, got {got:?}"));
+                    failures.push(format!(
+                        "{function} {key} {input:?}: want {row}, got {got:?}"
+                    ));
                 }
             }
         }
@@ -312,7 +337,10 @@ fn instruction_negative_cases() {
                     _ => e.message.contains(expected),
                 };
                 if !ok || e.span.start.line == 0 {
-                    failures.push(format!("{case}: want {how} {expected:?}, got {:?} at {}", e.message, e.span));
+                    failures.push(format!(
+                        "{case}: want {how} {expected:?}, got {:?} at {}",
+                        e.message, e.span
+                    ));
                 }
             }
         }

@@ -39,18 +39,25 @@ pub struct Mount {
 
 /// Parses one `--mount` value (comma-separated `key[=value]` fields).
 pub fn parse_mount(value: &str) -> Result<Mount, String> {
-    let fields: Vec<&str> = value.split(',').map(str::trim).filter(|f| !f.is_empty()).collect();
-    let kind = fields
-        .iter()
-        .find_map(|f| f.strip_prefix("type="))
-        .map_or(Ok(MountType::Bind), |t| match t.to_ascii_lowercase().as_str() {
+    let fields: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .collect();
+    let kind = fields.iter().find_map(|f| f.strip_prefix("type=")).map_or(
+        Ok(MountType::Bind),
+        |t| match t.to_ascii_lowercase().as_str() {
             "bind" => Ok(MountType::Bind),
             "cache" => Ok(MountType::Cache),
             "tmpfs" => Ok(MountType::Tmpfs),
             "secret" => Ok(MountType::Secret),
             "ssh" => Ok(MountType::Ssh),
-            other => Err(format!("unsupported mount type {}", crate::text::go_quote(other))),
-        })?;
+            other => Err(format!(
+                "unsupported mount type {}",
+                crate::text::go_quote(other)
+            )),
+        },
+    )?;
     let mut m = Mount {
         kind,
         target: None,
@@ -95,16 +102,26 @@ pub fn parse_mount(value: &str) -> Result<Mount, String> {
                     "shared" => Sharing::Shared,
                     "private" => Sharing::Private,
                     "locked" => Sharing::Locked,
-                    other => return Err(format!("unsupported sharing value {}", crate::text::go_quote(other))),
+                    other => {
+                        return Err(format!(
+                            "unsupported sharing value {}",
+                            crate::text::go_quote(other)
+                        ))
+                    }
                 }
             }
             "mode" => {
                 let v = need(val)?;
-                m.mode = Some(u32::from_str_radix(&v, 8).map_err(|_| format!("invalid value {v} for mode"))?);
+                m.mode = Some(
+                    u32::from_str_radix(&v, 8)
+                        .map_err(|_| format!("invalid value {v} for mode"))?,
+                );
             }
             "uid" | "gid" => {
                 let v = need(val)?;
-                let n = v.parse::<u32>().map_err(|_| format!("invalid value {v} for {key}"))?;
+                let n = v
+                    .parse::<u32>()
+                    .map_err(|_| format!("invalid value {v} for {key}"))?;
                 if key == "uid" {
                     m.uid = Some(n);
                 } else {
@@ -120,7 +137,10 @@ pub fn parse_mount(value: &str) -> Result<Mount, String> {
             _ => return Err(format!("unexpected key '{key}' in '{field}'")),
         }
     }
-    let needs_target = matches!(m.kind, MountType::Bind | MountType::Cache | MountType::Tmpfs);
+    let needs_target = matches!(
+        m.kind,
+        MountType::Bind | MountType::Cache | MountType::Tmpfs
+    );
     if needs_target && m.target.as_deref().is_none_or(str::is_empty) {
         return Err("mount target must be set".to_string());
     }
@@ -160,6 +180,8 @@ mod tests {
     fn bad_mounts() {
         assert!(parse_mount("type=nope,target=/x").is_err());
         assert!(parse_mount("type=bind").is_err());
-        assert!(parse_mount("target=/x,bogus=1").unwrap_err().contains("unexpected key"));
+        assert!(parse_mount("target=/x,bogus=1")
+            .unwrap_err()
+            .contains("unexpected key"));
     }
 }

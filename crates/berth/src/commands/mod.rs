@@ -1,0 +1,4 @@
+//! One module per verb group; each returns the process exit code.
+
+pub mod dockerfile;
+pub mod version;
