@@ -123,6 +123,7 @@ pub fn lint(source: &[u8]) -> Report {
         ));
     }
     check_unknown_and_casing(&df, &mut report);
+    check_legacy_key_value(&df, &mut report);
     let (plan, errors) = plan_lenient(&df);
     for e in errors {
         report.findings.push(Finding::error(e.message, e.span));
@@ -134,6 +135,29 @@ pub fn lint(source: &[u8]) -> Report {
         .sort_by_key(|f| (f.span.start, std::cmp::Reverse(f.severity)));
     report.findings.dedup();
     report
+}
+
+/// `ENV key value` instead of `ENV key=value` (the parser marks the old form
+/// with an empty separator).
+fn check_legacy_key_value(df: &Dockerfile, report: &mut Report) {
+    for node in &df.instructions {
+        let name = node.name();
+        if name != "ENV" && name != "LABEL" {
+            continue;
+        }
+        let crate::ast::Args::Values(values) = &node.args else {
+            continue;
+        };
+        if let [key, _, sep] = values.as_slice() {
+            if sep.text.is_empty() {
+                report.findings.push(Finding::warning(
+                    "LegacyKeyValueFormat",
+                    format!("\"{name} key=value\" should be used instead of legacy \"{name} key value\" format"),
+                    key.span,
+                ));
+            }
+        }
+    }
 }
 
 fn check_unknown_and_casing(df: &Dockerfile, report: &mut Report) {
@@ -383,12 +407,6 @@ fn check_stage_commands(
             }
         }
     }
-    legacy_key_value(commands, report);
-}
-
-fn legacy_key_value(commands: &[(Command, Span)], report: &mut Report) {
-    let _ = commands;
-    let _ = report;
 }
 
 /// `# check=skip=Rule1,Rule2;error=true`.

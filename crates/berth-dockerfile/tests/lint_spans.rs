@@ -1,5 +1,7 @@
 //! Exact `FILE:LINE:COL` positions and messages for broken Dockerfiles.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use berth_dockerfile::lint::{lint, Severity};
 
 /// The first error of `source`, rendered as `FILE:LINE:COL: message`.
@@ -96,5 +98,20 @@ fn undefined_arg_in_from_is_reported_and_declared_args_are_not() {
             .any(|f| f.rule == "UndefinedArgInFrom"),
         "{:?}",
         report.findings
+    );
+}
+
+#[test]
+fn legacy_env_form_is_a_warning() {
+    let report = lint(b"FROM a\nENV PYTHONUNBUFFERED 1\nENV OK=1\n");
+    let legacy: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule == "LegacyKeyValueFormat")
+        .collect();
+    assert_eq!(legacy.len(), 1);
+    assert_eq!(
+        (legacy[0].span.start.line, legacy[0].span.start.col),
+        (2, 5)
     );
 }

@@ -1,6 +1,8 @@
 //! Data-driven tests of the parser, dump printer and instruction layer
 //! against `shared/conformance` (BuildKit's own test files and tables).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "../../../testsupport/conformance.rs"]
 mod support;
 

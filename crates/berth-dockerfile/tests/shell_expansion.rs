@@ -4,6 +4,8 @@
 //! Every table test runs all its rows, collects the failures and reports
 //! them together, and checks the number of rows against the README.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use berth_dockerfile::shell::{EnvLookup, Lexer};

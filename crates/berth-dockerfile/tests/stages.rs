@@ -1,6 +1,8 @@
 //! Build stages, ARG scoping and which arguments expand (Docker's documented
 //! behaviour: https://docs.docker.com/reference/dockerfile/#scope).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeMap;
 
 use berth_dockerfile::instructions::{Command, CommandLine};

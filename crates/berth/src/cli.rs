@@ -52,6 +52,8 @@ pub enum LogLevel {
 pub enum Command {
     /// Show the berth version information
     Version(VersionArgs),
+    /// Display system-wide information
+    Info,
     /// Work with Dockerfiles: dump the parse tree, lint
     #[command(subcommand)]
     Dockerfile(DockerfileCommand),

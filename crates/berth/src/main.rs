@@ -3,6 +3,7 @@
 mod cli;
 mod commands;
 mod exit;
+mod settings;
 
 use std::process::ExitCode;
 
@@ -24,9 +25,16 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), CliError> {
     if cli.version {
-        println!("berth version {}", env!("CARGO_PKG_VERSION"));
+        println!(
+            "berth version {}, build {}",
+            env!("CARGO_PKG_VERSION"),
+            env!("BERTH_GIT_COMMIT")
+        );
         return Ok(());
     }
+    settings::init_logging(cli.global.log_level);
+    let settings = settings::Settings::resolve(&cli.global)?;
+    tracing::debug!(root = %settings.root.display(), "settings resolved");
     match &cli.command {
         None => {
             use clap::CommandFactory;
@@ -34,6 +42,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Some(Command::Version(args)) => commands::version::run(args),
+        Some(Command::Info) => commands::info::run(&settings),
         Some(Command::Dockerfile(cmd)) => commands::dockerfile::run(cmd),
     }
 }

@@ -1,4 +1,5 @@
 //! One module per verb group; each returns the process exit code.
 
 pub mod dockerfile;
+pub mod info;
 pub mod version;

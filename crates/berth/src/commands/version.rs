@@ -22,10 +22,8 @@ pub fn run(args: &VersionArgs) -> Result<(), CliError> {
     }
     println!("Client: berth");
     println!(" Version:           {version}");
-    println!(
-        " Rust version:      {}",
-        option_env!("BERTH_RUSTC_VERSION").unwrap_or("unknown")
-    );
+    println!(" Rust version:      {}", env!("BERTH_RUSTC_VERSION"));
+    println!(" Git commit:        {}", env!("BERTH_GIT_COMMIT"));
     println!(" OS/Arch:           {os_arch}");
     Ok(())
 }

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit, conformance and CLI tests.
+# Installs what it needs by itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+need_cargo
+
+if [ -z "${BERTH_CONFORMANCE_DIR:-}" ] && [ ! -d ../shared/conformance ]; then
+    echo "conformance data not found: expected ../shared/conformance or BERTH_CONFORMANCE_DIR" >&2
+    exit 1
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== cargo test"
+cargo test --workspace
