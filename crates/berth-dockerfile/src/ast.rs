@@ -61,8 +61,8 @@ pub struct Instruction {
 
 impl Instruction {
     /// The keyword upper-cased (`RUN`), as the instruction layer compares it.
-    pub fn name(&self) -> String {
-        self.keyword.text.to_uppercase()
+    pub fn name(&self) -> std::borrow::Cow<'static, str> {
+        upper_keyword(&self.keyword.text)
     }
 
     /// The argument values (for ONBUILD: the trigger's keyword then its dump,
@@ -79,6 +79,17 @@ impl Instruction {
     /// The first physical line of the instruction.
     pub fn line(&self) -> u32 {
         self.span.start.line
+    }
+}
+
+/// `keyword` upper-cased; no allocation for the keywords of the reference.
+pub fn upper_keyword(keyword: &str) -> std::borrow::Cow<'static, str> {
+    match crate::instructions::KEYWORDS
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(keyword))
+    {
+        Some(k) => std::borrow::Cow::Borrowed(k),
+        None => std::borrow::Cow::Owned(keyword.to_uppercase()),
     }
 }
 

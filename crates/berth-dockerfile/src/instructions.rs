@@ -5,6 +5,7 @@
 mod flags;
 mod mount;
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use crate::ast::{Args, Heredoc, Instruction, Word};
@@ -209,26 +210,26 @@ pub fn parse_instruction(instruction: &Instruction) -> Result<Command, Instructi
 /// One instruction being typed.
 struct Request<'a> {
     node: &'a Instruction,
-    name: String,
-    args: Vec<Word>,
+    name: Cow<'static, str>,
+    args: Cow<'a, [Word]>,
     span: Span,
 }
 
 impl<'a> Request<'a> {
     fn new(node: &'a Instruction) -> Self {
         let args = match &node.args {
-            Args::Values(v) => v.clone(),
-            Args::Trigger(sub) => vec![
+            Args::Values(v) => Cow::Borrowed(v.as_slice()),
+            Args::Trigger(sub) => Cow::Owned(vec![
                 sub.keyword.clone(),
                 Word {
                     text: crate::dump::dump_instruction(sub),
                     span: sub.span,
                 },
-            ],
+            ]),
         };
         Request {
             node,
-            name: node.keyword.text.to_uppercase(),
+            name: node.name(),
             args,
             span: node.span,
         }
@@ -254,14 +255,14 @@ impl<'a> Request<'a> {
     }
 
     fn exactly_one(&self) -> Result<Word, InstructionError> {
-        match self.args.as_slice() {
+        match self.args.as_ref() {
             [one] => Ok(one.clone()),
             _ => Err(self.err(format!("{} requires exactly one argument", self.name))),
         }
     }
 
     fn parse(self) -> Result<Command, InstructionError> {
-        match self.name.as_str() {
+        match self.name.as_ref() {
             "FROM" => self.parse_from(),
             "RUN" => self.parse_run(),
             "CMD" => {
@@ -281,7 +282,7 @@ impl<'a> Request<'a> {
             "EXPOSE" => {
                 self.flags(&[])?;
                 self.at_least_one()?;
-                Ok(Command::Expose(self.args.clone()))
+                Ok(Command::Expose(self.args.to_vec()))
             }
             "ADD" => self.parse_add(),
             "COPY" => self.parse_copy(),
@@ -320,7 +321,7 @@ impl<'a> Request<'a> {
 
     fn parse_from(&self) -> Result<Command, InstructionError> {
         let flags = self.flags(&[("platform", FlagKind::String)])?;
-        let name = match self.args.as_slice() {
+        let name = match self.args.as_ref() {
             [_] => None,
             [_, as_kw, name] if as_kw.text.eq_ignore_ascii_case("as") => {
                 let lower = name.text.to_lowercase();
@@ -430,19 +431,19 @@ impl<'a> Request<'a> {
     fn parse_volume(&self) -> Result<Command, InstructionError> {
         self.flags(&[])?;
         self.at_least_one()?;
-        for v in &self.args {
+        for v in self.args.iter() {
             if v.text.trim().is_empty() {
                 return Err(self.err_at("VOLUME specified can not be an empty string", v.span));
             }
         }
-        Ok(Command::Volume(self.args.clone()))
+        Ok(Command::Volume(self.args.to_vec()))
     }
 
     fn parse_arg(&self) -> Result<Command, InstructionError> {
         self.flags(&[])?;
         self.at_least_one()?;
         let mut out = Vec::new();
-        for word in &self.args {
+        for word in self.args.iter() {
             let (name, default) = match word.text.split_once('=') {
                 Some((name, value)) => (name.to_string(), Some(value.to_string())),
                 None => (word.text.clone(), None),

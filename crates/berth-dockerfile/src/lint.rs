@@ -164,19 +164,19 @@ fn check_unknown_and_casing(df: &Dockerfile, report: &mut Report) {
     let known: Vec<&Instruction> = df
         .instructions
         .iter()
-        .filter(|i| KEYWORDS.contains(&i.name().as_str()))
+        .filter(|i| KEYWORDS.contains(&i.name().as_ref()))
         .collect();
     let lower = known
         .iter()
-        .filter(|i| i.keyword.text == i.keyword.text.to_lowercase())
+        .filter(|i| !i.keyword.text.bytes().any(|b| b.is_ascii_uppercase()))
         .count();
     let majority_lower = lower * 2 > known.len();
     for i in known {
         let text = &i.keyword.text;
         let consistent = if majority_lower {
-            *text == text.to_lowercase()
+            !text.bytes().any(|b| b.is_ascii_uppercase())
         } else {
-            *text == text.to_uppercase()
+            !text.bytes().any(|b| b.is_ascii_lowercase())
         };
         if !consistent {
             report.findings.push(Finding::warning(

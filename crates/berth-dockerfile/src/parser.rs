@@ -136,7 +136,8 @@ impl<'a> Parser<'a> {
                 continue;
             }
             self.map.clear();
-            let lead_chars = untrimmed.chars().count() - untrimmed.trim_start().chars().count();
+            let lead = &untrimmed[..untrimmed.len() - untrimmed.trim_start().len()];
+            let lead_chars = lead.chars().count();
             self.map.push(first, start_line, 1 + lead_chars as u32);
 
             let mut has_empty_continuation = false;
@@ -198,6 +199,7 @@ impl<'a> Parser<'a> {
                 }
             }
             instruction.span = Span::lines(start_line, self.lines.line_no);
+            instruction.original = line;
             instructions.push(instruction);
         }
         let (Some(first), Some(last)) = (instructions.first(), instructions.last()) else {
@@ -235,13 +237,13 @@ impl<'a> Parser<'a> {
         let lead = line.len() - line.trim_start().len();
         let trimmed = line.trim();
         let t0 = base + lead;
-        let fields = split_whitespace_ranges_n(trimmed, 2);
-        let (cmd_start, cmd_end) = fields.first().copied().unwrap_or((0, 0));
+        let mut fields = split_whitespace_ranges_n(trimmed, 2);
+        let (cmd_start, cmd_end) = fields.next().unwrap_or((0, 0));
         let keyword = self.word(&trimmed[cmd_start..cmd_end], t0 + cmd_start, t0 + cmd_end);
         let mut flags = Vec::new();
         let mut args_text = "";
         let mut args_base = t0 + trimmed.len();
-        if let Some(&(rest_start, rest_end)) = fields.get(1) {
+        if let Some((rest_start, rest_end)) = fields.next() {
             let rest = &trimmed[rest_start..rest_end];
             let extracted = extract_flags(rest, self.directives.escape);
             for f in extracted.flags {
@@ -252,8 +254,7 @@ impl<'a> Parser<'a> {
             args_text = after.trim();
             args_base = t0 + rest_start + extracted.rest_start + after_lead;
         }
-        let lower = keyword.text.to_lowercase();
-        let (args, json) = match lower.as_str() {
+        let (args, json) = match dispatch_name(&keyword.text).as_ref() {
             "add" | "copy" | "volume" => self.maybe_json_to_list(args_text, args_base)?,
             "arg" => (self.name_or_name_val(args_text, args_base), false),
             "cmd" | "entrypoint" | "run" | "shell" => self.maybe_json(args_text, args_base)?,
@@ -272,7 +273,9 @@ impl<'a> Parser<'a> {
                         "ONBUILD triggers nested too deeply".to_string(),
                     ));
                 } else {
-                    let sub = self.node_from_line(args_text, args_base, Vec::new(), depth + 1)?;
+                    let mut sub =
+                        self.node_from_line(args_text, args_base, Vec::new(), depth + 1)?;
+                    sub.original = args_text.to_string();
                     (Args::Trigger(Box::new(sub)), false)
                 }
             }
@@ -287,7 +290,7 @@ impl<'a> Parser<'a> {
             args,
             json,
             heredocs: Vec::new(),
-            original: line.to_string(),
+            original: String::new(),
             span: Span::default(),
             comments,
         })
@@ -360,8 +363,8 @@ impl<'a> Parser<'a> {
         };
         let mut out = Vec::new();
         if !first.text.contains('=') {
-            let parts = split_whitespace_ranges_n(rest, 2);
-            let (Some(&(ks, ke)), Some(&(vs, ve))) = (parts.first(), parts.get(1)) else {
+            let mut parts = split_whitespace_ranges_n(rest, 2);
+            let (Some((ks, ke)), Some((vs, ve))) = (parts.next(), parts.next()) else {
                 return Err(ParseErrorKind::Syntax(format!(
                     "{key} must have two arguments"
                 )));
@@ -411,6 +414,16 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// The keyword lower-cased for dispatch (Go's `strings.ToLower`), without
+/// allocating for the usual ASCII keywords.
+fn dispatch_name(keyword: &str) -> std::borrow::Cow<'_, str> {
+    if keyword.bytes().all(|b| b.is_ascii_lowercase()) {
+        std::borrow::Cow::Borrowed(keyword)
+    } else {
+        std::borrow::Cow::Owned(keyword.to_lowercase())
+    }
+}
+
 /// Heredocs are looked for in ADD, COPY and RUN (also as ONBUILD triggers),
 /// never in the JSON form.
 fn can_contain_heredoc(instruction: &Instruction) -> bool {
@@ -418,6 +431,8 @@ fn can_contain_heredoc(instruction: &Instruction) -> bool {
         Args::Trigger(sub) if instruction.keyword.text.eq_ignore_ascii_case("onbuild") => sub,
         _ => instruction,
     };
-    let keyword = target.keyword.text.to_lowercase();
-    matches!(keyword.as_str(), "add" | "copy" | "run") && !target.json
+    matches!(
+        dispatch_name(&target.keyword.text).as_ref(),
+        "add" | "copy" | "run"
+    ) && !target.json
 }

@@ -233,7 +233,21 @@ impl Lexer {
 
     /// Expands `word` into one string (BuildKit's `ProcessWord`).
     pub fn process_word(&self, word: &str, env: &dyn EnvLookup) -> Result<String, ExpandError> {
+        if self.is_literal(word) {
+            return Ok(word.to_string());
+        }
         self.process_word_with_matches(word, env).map(|e| e.word)
+    }
+
+    /// True when expansion cannot change `word`: no `$`, no quotes (when
+    /// they are processed), no escape character and no leading BOM.
+    fn is_literal(&self, word: &str) -> bool {
+        !word.starts_with('\u{FEFF}')
+            && !word.chars().any(|c| {
+                c == '$'
+                    || c == self.escape
+                    || (!self.skip_process_quotes && (c == '\'' || c == '"'))
+            })
     }
 
     /// Expands `word` and splits it into words (BuildKit's `ProcessWords`).

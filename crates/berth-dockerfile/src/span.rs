@@ -66,6 +66,8 @@ struct Segment {
     line: u32,
     /// Column (1-based) in the physical line of the segment's first character.
     col: u32,
+    /// Bytes and characters coincide (columns need no counting).
+    ascii: bool,
 }
 
 /// Maps byte offsets of a logical line back to physical positions.
@@ -86,6 +88,7 @@ impl LineMap {
             logical_start: self.text.len(),
             line,
             col,
+            ascii: text.is_ascii(),
         });
         self.text.push_str(text);
     }
@@ -113,10 +116,13 @@ impl LineMap {
             .get(idx + 1)
             .map_or(self.text.len(), |s| s.logical_start);
         let offset = offset.min(seg_end);
-        let chars = self
-            .text
-            .get(seg.logical_start..offset)
-            .map_or(0, |s| s.chars().count());
+        let chars = if seg.ascii {
+            offset.saturating_sub(seg.logical_start)
+        } else {
+            self.text
+                .get(seg.logical_start..offset)
+                .map_or(0, |s| s.chars().count())
+        };
         Pos::new(seg.line, seg.col + chars as u32)
     }
 

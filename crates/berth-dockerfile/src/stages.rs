@@ -429,7 +429,7 @@ impl Plan {
                 Command::Copy(c) => {
                     let mut c = c.clone();
                     ex.words(&mut c.paths.sources)?;
-                    c.paths.dest.text = ex.word(&c.paths.dest.text, c.paths.dest.span)?;
+                    ex.in_place(&mut c.paths.dest.text, c.paths.dest.span)?;
                     ex.opt(&mut c.from)?;
                     ex.opt(&mut c.chown)?;
                     ex.opt(&mut c.chmod)?;
@@ -439,7 +439,7 @@ impl Plan {
                 Command::Add(a) => {
                     let mut a = a.clone();
                     ex.words(&mut a.paths.sources)?;
-                    a.paths.dest.text = ex.word(&a.paths.dest.text, a.paths.dest.span)?;
+                    ex.in_place(&mut a.paths.dest.text, a.paths.dest.span)?;
                     ex.opt(&mut a.chown)?;
                     ex.opt(&mut a.chmod)?;
                     ex.opt(&mut a.checksum)?;
@@ -494,6 +494,17 @@ struct Expander {
 
 impl Expander {
     fn word(&mut self, text: &str, span: Span) -> Result<String, ExpansionError> {
+        let mut owned = text.to_string();
+        self.in_place(&mut owned, span)?;
+        Ok(owned)
+    }
+
+    /// Expands `text` where it stands; words without `$`, quotes or escapes
+    /// are left alone (no allocation).
+    fn in_place(&mut self, text: &mut String, span: Span) -> Result<(), ExpansionError> {
+        if !text.contains(['$', '\'', '"', self.lexer.escape, '\u{feff}']) {
+            return Ok(());
+        }
         let expanded = self
             .lexer
             .process_word_with_matches(text, &self.env)
@@ -503,19 +514,19 @@ impl Expander {
                 self.undefined.push(Undefined { name, span });
             }
         }
-        Ok(expanded.word)
+        *text = expanded.word;
+        Ok(())
     }
 
     fn one(&mut self, w: &Word) -> Result<Word, ExpansionError> {
-        Ok(Word {
-            text: self.word(&w.text, w.span)?,
-            span: w.span,
-        })
+        let mut w = w.clone();
+        self.in_place(&mut w.text, w.span)?;
+        Ok(w)
     }
 
     fn words(&mut self, words: &mut [Word]) -> Result<(), ExpansionError> {
         for w in words {
-            w.text = self.word(&w.text, w.span)?;
+            self.in_place(&mut w.text, w.span)?;
         }
         Ok(())
     }
@@ -523,7 +534,7 @@ impl Expander {
     fn strings(&mut self, values: &mut [String]) -> Result<(), ExpansionError> {
         let span = self.span;
         for v in values {
-            *v = self.word(v, span)?;
+            self.in_place(v, span)?;
         }
         Ok(())
     }
@@ -531,7 +542,7 @@ impl Expander {
     fn opt(&mut self, value: &mut Option<String>) -> Result<(), ExpansionError> {
         if let Some(v) = value {
             let span = self.span;
-            *v = self.word(v, span)?;
+            self.in_place(v, span)?;
         }
         Ok(())
     }
@@ -539,11 +550,10 @@ impl Expander {
     fn key_values(&mut self, kvs: &[KeyValue]) -> Result<Vec<KeyValue>, ExpansionError> {
         kvs.iter()
             .map(|kv| {
-                Ok(KeyValue {
-                    key: self.word(&kv.key, kv.span)?,
-                    value: self.word(&kv.value, kv.span)?,
-                    span: kv.span,
-                })
+                let mut kv = kv.clone();
+                self.in_place(&mut kv.key, kv.span)?;
+                self.in_place(&mut kv.value, kv.span)?;
+                Ok(kv)
             })
             .collect()
     }

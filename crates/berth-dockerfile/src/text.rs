@@ -17,34 +17,39 @@ pub(crate) fn is_split_space(c: char) -> bool {
 /// Splits on runs of `[\t\v\f\r ]` like Go's `regexp.Split(s, -1)`, returning
 /// byte ranges. An empty input gives one empty field, as Go does.
 pub(crate) fn split_whitespace_ranges(s: &str) -> Vec<(usize, usize)> {
-    split_whitespace_ranges_n(s, usize::MAX)
+    split_whitespace_ranges_n(s, usize::MAX).collect()
 }
 
 /// Like [`split_whitespace_ranges`] with at most `n` fields; the last field
 /// holds the rest of the text.
-pub(crate) fn split_whitespace_ranges_n(s: &str, n: usize) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut field_start = 0;
-    let mut iter = s.char_indices().peekable();
-    while let Some((i, c)) = iter.next() {
-        if out.len() + 1 >= n {
-            break;
-        }
-        if is_split_space(c) {
-            let mut end = i + c.len_utf8();
-            while let Some(&(j, d)) = iter.peek() {
-                if !is_split_space(d) {
-                    break;
+pub(crate) fn split_whitespace_ranges_n(
+    s: &str,
+    n: usize,
+) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let bytes = s.as_bytes();
+    let is_sep = |b: u8| matches!(b, b'\t' | 0x0B | 0x0C | b'\r' | b' ');
+    let mut field_start = Some(0usize);
+    let mut produced = 0usize;
+    std::iter::from_fn(move || {
+        let start = field_start?;
+        produced += 1;
+        if produced < n {
+            if let Some(off) = bytes
+                .get(start..)
+                .and_then(|rest| rest.iter().position(|&b| is_sep(b)))
+            {
+                let sep_start = start + off;
+                let mut sep_end = sep_start;
+                while bytes.get(sep_end).is_some_and(|&b| is_sep(b)) {
+                    sep_end += 1;
                 }
-                end = j + d.len_utf8();
-                iter.next();
+                field_start = Some(sep_end);
+                return Some((start, sep_start));
             }
-            out.push((field_start, i));
-            field_start = end;
         }
-    }
-    out.push((field_start, s.len()));
-    out
+        field_start = None;
+        Some((start, bytes.len()))
+    })
 }
 
 /// Go's `strconv.Quote`.
@@ -125,7 +130,6 @@ mod tests {
             .collect();
         assert_eq!(r, ["a", "b", "c"]);
         let r: Vec<&str> = split_whitespace_ranges_n(s, 2)
-            .into_iter()
             .map(|(a, b)| &s[a..b])
             .collect();
         assert_eq!(r, ["a", "b\tc"]);

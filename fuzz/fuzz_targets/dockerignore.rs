@@ -1,0 +1,16 @@
+//! Read arbitrary ignore files and match arbitrary paths. Nothing may panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let (file, path) = match data.iter().position(|&b| b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &b"a/b/c"[..]),
+    };
+    let patterns = berth_dockerignore::read_patterns(file);
+    if let Ok(m) = berth_dockerignore::PatternMatcher::new(&patterns) {
+        let path = String::from_utf8_lossy(path);
+        let _ = m.matches_or_parent_matches(&path);
+    }
+});
