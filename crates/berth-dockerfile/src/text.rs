@@ -9,12 +9,7 @@ pub(crate) fn is_space_byte(b: u8) -> bool {
     matches!(b, b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' ' | 0x85 | 0xA0)
 }
 
-/// BuildKit's `reWhitespace`: `[\t\v\f\r ]+`.
-pub(crate) fn is_split_space(c: char) -> bool {
-    matches!(c, '\t' | '\x0B' | '\x0C' | '\r' | ' ')
-}
-
-/// Splits on runs of `[\t\v\f\r ]` like Go's `regexp.Split(s, -1)`, returning
+/// Splits on runs of `[\t\v\f\r ]` (BuildKit's `reWhitespace`) like Go's `regexp.Split(s, -1)`, returning
 /// byte ranges. An empty input gives one empty field, as Go does.
 pub(crate) fn split_whitespace_ranges(s: &str) -> Vec<(usize, usize)> {
     split_whitespace_ranges_n(s, usize::MAX).collect()
