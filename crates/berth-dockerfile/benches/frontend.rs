@@ -3,6 +3,8 @@
 //!
 //! Run with `cargo bench -p berth-dockerfile --bench frontend`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
