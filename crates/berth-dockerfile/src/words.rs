@@ -135,88 +135,50 @@ pub(crate) fn extract_flags(line: &str, escape: char) -> Flags {
 }
 
 /// BuildKit's `parseWords`: splits on whitespace outside quotes, keeping the
-/// quotes and escape characters in the words.
+/// quotes and escape characters in the words. A word is always its source
+/// text, less an escape character that ends the whole input.
 pub(crate) fn parse_words(rest: &str, escape: char) -> Vec<RawWord> {
-    #[derive(PartialEq)]
-    enum Phase {
-        Spaces,
-        Word,
-        Quote,
-    }
     let mut words = Vec::new();
-    let mut phase = Phase::Spaces;
-    let mut word = String::new();
-    let mut word_start = 0;
-    let mut quote = '\0';
-    let mut blank_ok = false;
     let mut chars = rest.char_indices().peekable();
     loop {
-        let Some((pos, ch)) = chars.next() else {
-            if phase != Phase::Spaces && (blank_ok || !word.is_empty()) {
-                words.push(RawWord {
-                    text: word,
-                    start: word_start,
-                    end: rest.len(),
-                });
-            }
+        while chars.next_if(|&(_, c)| c.is_whitespace()).is_some() {}
+        let Some(&(start, _)) = chars.peek() else {
             break;
         };
-        if phase == Phase::Spaces {
-            if ch.is_whitespace() {
-                continue;
-            }
-            phase = Phase::Word;
-            word_start = pos;
-        }
-        let at_end_after =
-            |chars: &mut std::iter::Peekable<std::str::CharIndices>| chars.peek().is_none();
-        if phase == Phase::Word {
-            if ch.is_whitespace() {
-                phase = Phase::Spaces;
-                if blank_ok || !word.is_empty() {
-                    words.push(RawWord {
-                        text: std::mem::take(&mut word),
-                        start: word_start,
-                        end: pos,
-                    });
+        let mut quote: Option<char> = None;
+        let mut blank_ok = false;
+        let mut end = rest.len();
+        while let Some((pos, ch)) = chars.next() {
+            let escapes = match quote {
+                None if ch.is_whitespace() => {
+                    end = pos;
+                    break;
                 }
-                blank_ok = false;
-                continue;
-            }
-            if ch == '\'' || ch == '"' {
-                quote = ch;
-                blank_ok = true;
-                phase = Phase::Quote;
-            }
-            if ch == escape {
-                if at_end_after(&mut chars) {
-                    continue;
+                None if ch == '\'' || ch == '"' => {
+                    quote = Some(ch);
+                    blank_ok = true;
+                    false
                 }
-                word.push(ch);
-                if let Some((_, next)) = chars.next() {
-                    word.push(next);
+                None => ch == escape,
+                Some(q) if ch == q => {
+                    quote = None;
+                    false
                 }
-                continue;
+                Some(q) => ch == escape && q != '\'',
+            };
+            if escapes && chars.next().is_none() {
+                // An escape character at the very end is dropped.
+                end = pos;
             }
-            word.push(ch);
-            continue;
         }
-        // Phase::Quote
-        if ch == quote {
-            phase = Phase::Word;
+        let text = &rest[start..end];
+        if blank_ok || !text.is_empty() {
+            words.push(RawWord {
+                text: text.to_string(),
+                start,
+                end,
+            });
         }
-        if ch == escape && quote != '\'' {
-            if at_end_after(&mut chars) {
-                phase = Phase::Word;
-                continue;
-            }
-            word.push(ch);
-            if let Some((_, next)) = chars.next() {
-                word.push(next);
-            }
-            continue;
-        }
-        word.push(ch);
     }
     words
 }
