@@ -9,30 +9,9 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-/// The conformance root: `$BERTH_CONFORMANCE_DIR` if set, else
-/// `shared/conformance` beside the repository. Panics (failing the test)
-/// when neither exists: the tests must never pass by skipping.
-pub fn conformance_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("BERTH_CONFORMANCE_DIR") {
-        let dir = PathBuf::from(dir);
-        assert!(
-            dir.join("dockerignore").is_dir(),
-            "BERTH_CONFORMANCE_DIR={} has no dockerignore/ folder",
-            dir.display()
-        );
-        return dir;
-    }
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/conformance"
-    ));
-    assert!(
-        dir.join("dockerignore").is_dir(),
-        "conformance corpus not found at {} (set BERTH_CONFORMANCE_DIR)",
-        dir.display()
-    );
-    dir
-}
+#[path = "../../../../testsupport/conformance.rs"]
+mod support;
+use support::conformance_dir;
 
 /// Path of a file under `dockerignore/`.
 pub fn data_file(name: &str) -> PathBuf {
