@@ -27,7 +27,7 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_type: Option<String>,
     pub config: Descriptor,
-    #[serde(default, deserialize_with = "json::null_default")]
+    #[serde(deserialize_with = "json::null_default")]
     pub layers: Vec<Descriptor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<Descriptor>,
@@ -47,7 +47,7 @@ pub struct Index {
     pub media_type: Option<MediaType>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_type: Option<String>,
-    #[serde(default, deserialize_with = "json::null_default")]
+    #[serde(deserialize_with = "json::null_default")]
     pub manifests: Vec<Descriptor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<Descriptor>,
