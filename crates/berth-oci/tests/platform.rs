@@ -190,3 +190,32 @@ fn serde_field_names() {
     assert_eq!(serde_json::to_string(&p).unwrap(), arm);
     assert_eq!(Platform::default().to_string(), "unknown");
 }
+
+#[test]
+fn no_panics_on_odd_specifiers() {
+    for s in [
+        "(",
+        ")",
+        "()",
+        "(x)",
+        "linux(",
+        "windows(é)/amd64",
+        "é",
+        "linux/é",
+        "linux/arm/v",
+        "linux/arm64/v",
+        "linux/amd64/vv",
+        "/(/)",
+        "windows(1)(2)/amd64",
+        "\u{0}",
+    ] {
+        let _ = Platform::parse(s);
+    }
+    for len in 0..200 {
+        let s: String = "linux/arm(v7)-_.".chars().cycle().take(len).collect();
+        if let Ok(p) = Platform::parse(&s) {
+            let _ = p.to_string();
+            let _ = p.compatible();
+        }
+    }
+}
