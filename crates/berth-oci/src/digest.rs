@@ -1,8 +1,12 @@
 //! Content digests (`algorithm:hex`), validated once when parsed so that a
-//! digest is always safe to use as a file name.
+//! digest is always safe to use as a file name, and [`DigestWriter`], which
+//! hashes a blob while it streams past instead of buffering it.
 
 use std::fmt;
+use std::io;
 use std::str::FromStr;
+
+use sha2::{Digest as _, Sha256, Sha512};
 
 /// A digest algorithm berth accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -49,8 +53,7 @@ pub enum DigestError {
 impl Digest {
     /// A digest from an algorithm and raw hash bytes.
     pub fn from_bytes(algorithm: Algorithm, bytes: &[u8]) -> Result<Self, DigestError> {
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        Digest::new(algorithm, hex)
+        Digest::new(algorithm, to_hex(bytes))
     }
 
     /// A digest from an algorithm and its hex encoding.
@@ -78,6 +81,127 @@ impl Digest {
     /// The first 12 hex characters, as Docker shows image IDs.
     pub fn short(&self) -> &str {
         self.hex.get(..12).unwrap_or(&self.hex)
+    }
+}
+
+impl Digest {
+    /// The sha256 digest of `bytes` (for small documents: configs, manifests).
+    pub fn sha256_of(bytes: &[u8]) -> Digest {
+        Digest {
+            algorithm: Algorithm::Sha256,
+            hex: to_hex(&Sha256::digest(bytes)),
+        }
+    }
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+#[derive(Clone)]
+enum Hasher {
+    Sha256(Sha256),
+    Sha512(Sha512),
+}
+
+/// Hashes bytes as they are written and counts them; wrap it around (or tee
+/// into it from) a blob stream, then call [`DigestWriter::finish`].
+///
+/// ```
+/// use std::io::Write;
+/// let mut w = berth_oci::DigestWriter::sha256();
+/// w.write_all(b"hello ").unwrap();
+/// w.write_all(b"world").unwrap();
+/// let (digest, size) = w.finish();
+/// assert_eq!(size, 11);
+/// assert_eq!(digest, berth_oci::Digest::sha256_of(b"hello world"));
+/// ```
+#[derive(Clone)]
+pub struct DigestWriter {
+    hasher: Hasher,
+    written: u64,
+}
+
+impl fmt::Debug for DigestWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DigestWriter")
+            .field("algorithm", &self.algorithm())
+            .field("written", &self.written)
+            .finish()
+    }
+}
+
+impl DigestWriter {
+    pub fn new(algorithm: Algorithm) -> Self {
+        let hasher = match algorithm {
+            Algorithm::Sha256 => Hasher::Sha256(Sha256::new()),
+            Algorithm::Sha512 => Hasher::Sha512(Sha512::new()),
+        };
+        DigestWriter { hasher, written: 0 }
+    }
+
+    pub fn sha256() -> Self {
+        DigestWriter::new(Algorithm::Sha256)
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        match self.hasher {
+            Hasher::Sha256(_) => Algorithm::Sha256,
+            Hasher::Sha512(_) => Algorithm::Sha512,
+        }
+    }
+
+    /// Feeds bytes; infallible, unlike [`io::Write::write`].
+    pub fn update(&mut self, bytes: &[u8]) {
+        match &mut self.hasher {
+            Hasher::Sha256(h) => h.update(bytes),
+            Hasher::Sha512(h) => h.update(bytes),
+        }
+        self.written = self.written.saturating_add(bytes.len() as u64);
+    }
+
+    /// Bytes seen so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// The digest of everything written and its size in bytes.
+    pub fn finish(self) -> (Digest, u64) {
+        let (algorithm, hex) = match self.hasher {
+            Hasher::Sha256(h) => (Algorithm::Sha256, to_hex(&h.finalize())),
+            Hasher::Sha512(h) => (Algorithm::Sha512, to_hex(&h.finalize())),
+        };
+        (Digest { algorithm, hex }, self.written)
+    }
+}
+
+impl io::Write for DigestWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl serde::Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -128,6 +252,38 @@ mod tests {
         ] {
             assert!(bad.parse::<Digest>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn hashes_known_values() {
+        assert_eq!(Digest::sha256_of(b"").to_string(), EMPTY);
+        let mut w = DigestWriter::new(Algorithm::Sha512);
+        std::io::Write::write_all(&mut w, b"abc").unwrap();
+        let (d, n) = w.finish();
+        assert_eq!(n, 3);
+        assert!(d.hex().starts_with("ddaf35a193617aba"));
+        assert_eq!(d.algorithm(), Algorithm::Sha512);
+    }
+
+    #[test]
+    fn streaming_equals_one_shot() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let mut w = DigestWriter::sha256();
+        for chunk in data.chunks(4093) {
+            w.update(chunk);
+        }
+        assert_eq!(w.written(), data.len() as u64);
+        let (d, n) = w.finish();
+        assert_eq!(d, Digest::sha256_of(&data));
+        assert_eq!(n, 100_000);
+    }
+
+    #[test]
+    fn serde_as_string() {
+        let d: Digest = serde_json::from_str(&format!("\"{EMPTY}\"")).unwrap();
+        assert_eq!(serde_json::to_string(&d).unwrap(), format!("\"{EMPTY}\""));
+        assert!(serde_json::from_str::<Digest>("\"sha256:zz\"").is_err());
+        assert!(serde_json::from_str::<Digest>("42").is_err());
     }
 
     #[test]
