@@ -449,7 +449,7 @@ fn is_opaque(path: &Path) -> Result<bool> {
 /// The xattrs of `path` (not following a symlink), sorted by name, without
 /// `trusted.overlay.*`.
 pub(crate) fn read_xattrs(path: &Path) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let names = match grow(|buf| rustix::fs::llistxattr(path, buf)) {
+    let names = match grow(|| rustix::fs::llistxattr_query(path), |buf| rustix::fs::llistxattr(path, buf)) {
         Ok(v) => v,
         Err(rustix::io::Errno::NOTSUP) => return Ok(Vec::new()),
         Err(e) => return Err(Error::io(path, e)),
@@ -460,7 +460,10 @@ pub(crate) fn read_xattrs(path: &Path) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
             continue;
         }
         let cname = OsString::from_vec(name.to_vec());
-        match grow(|buf| rustix::fs::lgetxattr(path, cname.as_os_str(), buf)) {
+        match grow(
+            || rustix::fs::lgetxattr_query(path, cname.as_os_str()),
+            |buf| rustix::fs::lgetxattr(path, cname.as_os_str(), buf),
+        ) {
             Ok(value) => out.push((name.to_vec(), value)),
             Err(rustix::io::Errno::NODATA) => {}
             Err(e) => return Err(Error::io(path, e)),
@@ -471,9 +474,15 @@ pub(crate) fn read_xattrs(path: &Path) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
 }
 
 /// Call a size-probing xattr syscall until the buffer is big enough.
-fn grow(mut call: impl FnMut(&mut [u8]) -> rustix::io::Result<usize>) -> rustix::io::Result<Vec<u8>> {
+fn grow(
+    query: impl Fn() -> rustix::io::Result<usize>,
+    mut call: impl FnMut(&mut [u8]) -> rustix::io::Result<usize>,
+) -> rustix::io::Result<Vec<u8>> {
     for _ in 0..8 {
-        let size = call(&mut [])?;
+        let size = query()?;
+        if size == 0 {
+            return Ok(Vec::new());
+        }
         let mut buf = vec![0u8; size];
         match call(&mut buf) {
             Ok(n) => {

@@ -119,7 +119,8 @@ pub struct Node {
     pub gid: u32,
     pub mtime: i64,
     pub size: u64,
-    pub content: Vec<u8>,
+    /// Hash of the content (keeps failure messages short).
+    pub content: u64,
     pub link: Option<PathBuf>,
     pub rdev: u64,
     pub xattrs: Vec<(String, Vec<u8>)>,
@@ -150,7 +151,7 @@ fn walk(root: &Path, path: &Path, out: &mut BTreeMap<PathBuf, Node>) {
     } else {
         "other"
     };
-    let content = if ft.is_file() { std::fs::read(path).unwrap() } else { Vec::new() };
+    let content = if ft.is_file() { hash(&std::fs::read(path).unwrap()) } else { 0 };
     let link = if ft.is_symlink() { Some(std::fs::read_link(path).unwrap()) } else { None };
     let mut xattrs = Vec::new();
     if !ft.is_symlink() {
@@ -189,6 +190,13 @@ fn walk(root: &Path, path: &Path, out: &mut BTreeMap<PathBuf, Node>) {
             walk(root, &p, out);
         }
     }
+}
+
+fn hash(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
 }
 
 /// Names directly inside `dir`, sorted.
