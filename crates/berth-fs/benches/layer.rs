@@ -9,16 +9,30 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use berth_fs::{apply_layer, apply_layer_compressed, gzip_writer, tar_dir, ApplyOptions, TarOptions};
+use berth_fs::{
+    apply_layer, apply_layer_compressed, gzip_writer, tar_dir, ApplyOptions, TarOptions,
+};
 
 /// Compressible pseudo-text (roughly 3:1 with gzip -1).
 fn fill(buf: &mut Vec<u8>, len: usize, seed: &mut u64) {
-    const WORDS: &[&[u8]] = &[b"layer ", b"berth ", b"overlay ", b"snapshot ", b"digest ", b"tar ", b"\n", b"0x", b"ff"];
+    const WORDS: &[&[u8]] = &[
+        b"layer ",
+        b"berth ",
+        b"overlay ",
+        b"snapshot ",
+        b"digest ",
+        b"tar ",
+        b"\n",
+        b"0x",
+        b"ff",
+    ];
     buf.clear();
     while buf.len() < len {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let r = (*seed >> 33) as usize;
-        if r % 4 == 0 {
+        if r & 3 == 0 {
             buf.push((r >> 8) as u8);
         } else {
             buf.extend_from_slice(WORDS[r % WORDS.len()]);
@@ -37,7 +51,11 @@ fn make_tree(root: &Path) -> u64 {
         for f in 0..200 {
             let len = 512 + (f * 37 % 8) * 1024;
             fill(&mut buf, len, &mut seed);
-            let p = if f % 2 == 0 { dir.join(format!("f{f}")) } else { dir.join(format!("sub/f{f}")) };
+            let p = if f % 2 == 0 {
+                dir.join(format!("f{f}"))
+            } else {
+                dir.join(format!("sub/f{f}"))
+            };
             std::fs::write(p, &buf).unwrap();
             total += len as u64;
         }
@@ -70,7 +88,9 @@ fn sync() {
 }
 
 fn main() {
-    let tmp = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| "/var/tmp".into())).unwrap();
+    let tmp =
+        tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| "/var/tmp".into()))
+            .unwrap();
     let src = tmp.path().join("src");
     std::fs::create_dir(&src).unwrap();
     let total = make_tree(&src);
@@ -102,17 +122,27 @@ fn main() {
         d
     };
     let d1 = dst("a1");
-    let (berth_x, _) = time(|| apply_layer(BufReader::new(File::open(&plain).unwrap()), &d1, &opts).unwrap());
+    let (berth_x, _) =
+        time(|| apply_layer(BufReader::new(File::open(&plain).unwrap()), &d1, &opts).unwrap());
     let d2 = dst("a2");
-    let (berth_xz, _) = time(|| apply_layer_compressed(BufReader::new(File::open(&gz).unwrap()), &d2, &opts).unwrap());
+    let (berth_xz, _) = time(|| {
+        apply_layer_compressed(BufReader::new(File::open(&gz).unwrap()), &d2, &opts).unwrap()
+    });
     let d3 = dst("g1");
     let gnu_x = sh(&format!("tar -C {} -xpf {t}/gnu.tar", d3.display()));
     let d4 = dst("g2");
     let gnu_xz = sh(&format!("tar -C {} -xpzf {t}/gnu.tar.gz", d4.display()));
 
     let size = |p: &Path| std::fs::metadata(p).unwrap().len() as f64 / 1e6;
-    println!("gzip -1 output: berth {:.1} MB, GNU {:.1} MB", size(&gz), size(&tmp.path().join("gnu.tar.gz")));
-    println!("{:<28} {:>10} {:>10} {:>8} {:>10}", "operation", "berth", "GNU", "ratio", "berth MB/s");
+    println!(
+        "gzip -1 output: berth {:.1} MB, GNU {:.1} MB",
+        size(&gz),
+        size(&tmp.path().join("gnu.tar.gz"))
+    );
+    println!(
+        "{:<28} {:>10} {:>10} {:>8} {:>10}",
+        "operation", "berth", "GNU", "ratio", "berth MB/s"
+    );
     for (name, b, g) in [
         ("tar (uncompressed)", berth_tar, gnu_tar),
         ("tar + gzip -1", berth_targz, gnu_targz),

@@ -371,7 +371,10 @@ impl Applier<'_> {
                     {
                         continue;
                     }
-                    xattrs.push((OsStr::from_bytes(name).to_os_string(), ext.value_bytes().to_vec()));
+                    xattrs.push((
+                        OsStr::from_bytes(name).to_os_string(),
+                        ext.value_bytes().to_vec(),
+                    ));
                 }
             }
         }
@@ -402,7 +405,8 @@ impl Applier<'_> {
                         Ok(()) | Err(Errno::EXIST) => {}
                         Err(e) => return Err(Error::io(self.rel_path(&parents[..=i]), e)),
                     }
-                    let next = open_dir_at(&fd, p).map_err(|e| self.parent_error(raw, parents, i, e))?;
+                    let next =
+                        open_dir_at(&fd, p).map_err(|e| self.parent_error(raw, parents, i, e))?;
                     rustix::fs::fchmod(&next, Mode::from_raw_mode(0o755))
                         .at(&self.rel_path(&parents[..=i]))?;
                     self.layer_paths.insert(join(&parents[..=i]));
@@ -464,7 +468,10 @@ impl Applier<'_> {
         }
         let victim = name.get(WHITEOUT_PREFIX.len()..).unwrap_or(&[]);
         if victim.is_empty() || victim == b"." || victim == b".." {
-            return Err(Error::entry(raw, "whiteout names nothing that can be removed"));
+            return Err(Error::entry(
+                raw,
+                "whiteout names nothing that can be removed",
+            ));
         }
         let victim = OsStr::from_bytes(victim);
         self.stats.whiteouts += 1;
@@ -496,7 +503,13 @@ impl Applier<'_> {
         Ok(())
     }
 
-    fn dir(&mut self, _raw: &[u8], parent: &OwnedFd, comps: &[OsString], meta: &Meta) -> Result<()> {
+    fn dir(
+        &mut self,
+        _raw: &[u8],
+        parent: &OwnedFd,
+        comps: &[OsString],
+        meta: &Meta,
+    ) -> Result<()> {
         let path = self.rel_path(comps);
         let name = last(comps);
         match type_at(parent, name).at(&path)? {
@@ -586,9 +599,9 @@ impl Applier<'_> {
                 match c {
                     b"" | b"." => {}
                     b".." => {
-                        depth = depth
-                            .checked_sub(1)
-                            .ok_or_else(|| Error::entry(raw, "symlink target climbs out of the target"))?;
+                        depth = depth.checked_sub(1).ok_or_else(|| {
+                            Error::entry(raw, "symlink target climbs out of the target")
+                        })?;
                     }
                     _ => depth += 1,
                 }
@@ -614,8 +627,15 @@ impl Applier<'_> {
         Ok(())
     }
 
-    fn hardlink(&mut self, raw: &[u8], parent: &OwnedFd, comps: &[OsString], link: &[u8]) -> Result<()> {
-        let src = clean_name(link).map_err(|r| Error::entry(raw, format!("hardlink target: {r}")))?;
+    fn hardlink(
+        &mut self,
+        raw: &[u8],
+        parent: &OwnedFd,
+        comps: &[OsString],
+        link: &[u8],
+    ) -> Result<()> {
+        let src =
+            clean_name(link).map_err(|r| Error::entry(raw, format!("hardlink target: {r}")))?;
         let Some((src_name, src_parents)) = src.split_last() else {
             return Err(Error::entry(raw, "hardlink to the root"));
         };
@@ -642,7 +662,7 @@ impl Applier<'_> {
 
     fn node(
         &mut self,
-        _raw: &[u8],
+        raw: &[u8],
         parent: &OwnedFd,
         comps: &[OsString],
         etype: EntryType,
@@ -689,10 +709,15 @@ impl Applier<'_> {
         // on older kernels). The type check below guards against a swap.
         match type_at(parent, name).at(&path)? {
             Some(t) if t == ftype => {}
-            _ => return Err(Error::entry(_raw, "node replaced while being created")),
+            _ => return Err(Error::entry(raw, "node replaced while being created")),
         }
-        rustix::fs::chmodat(parent, name, Mode::from_raw_mode(meta.mode), AtFlags::empty())
-            .at(&path)?;
+        rustix::fs::chmodat(
+            parent,
+            name,
+            Mode::from_raw_mode(meta.mode),
+            AtFlags::empty(),
+        )
+        .at(&path)?;
         rustix::fs::utimensat(parent, name, &times(meta.mtime), AtFlags::SYMLINK_NOFOLLOW)
             .at(&path)?;
         if ftype == FileType::Fifo {
@@ -706,8 +731,12 @@ impl Applier<'_> {
     fn owner_and_xattrs(&self, fd: impl AsFd, path: &Path, meta: &Meta) -> Result<()> {
         let fd = fd.as_fd();
         if self.opts.preserve_owners {
-            rustix::fs::fchown(fd, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)))
-                .at(path)?;
+            rustix::fs::fchown(
+                fd,
+                Some(Uid::from_raw(meta.uid)),
+                Some(Gid::from_raw(meta.gid)),
+            )
+            .at(path)?;
         }
         for (name, value) in &meta.xattrs {
             match rustix::fs::fsetxattr(fd, name.as_os_str(), value, XattrFlags::empty()) {
@@ -746,7 +775,10 @@ impl Applier<'_> {
 }
 
 fn last(comps: &[OsString]) -> &OsStr {
-    comps.last().map(|c| c.as_os_str()).unwrap_or(OsStr::new("."))
+    comps
+        .last()
+        .map(|c| c.as_os_str())
+        .unwrap_or(OsStr::new("."))
 }
 
 fn times(mtime: i64) -> Timestamps {
@@ -765,8 +797,11 @@ mod tests {
     use super::*;
 
     fn names(raw: &str) -> std::result::Result<Vec<String>, &'static str> {
-        clean_name(raw.as_bytes())
-            .map(|v| v.into_iter().map(|c| c.to_string_lossy().into_owned()).collect())
+        clean_name(raw.as_bytes()).map(|v| {
+            v.into_iter()
+                .map(|c| c.to_string_lossy().into_owned())
+                .collect()
+        })
     }
 
     #[test]

@@ -83,7 +83,10 @@ pub fn zstd_reader<'a, R: Read + 'a>(
 }
 
 /// A zstd encoder at `level` (1–22; 3 is zstd's default). Call `finish()` on it.
-pub fn zstd_writer<'a, W: Write>(writer: W, level: i32) -> Result<zstd::stream::write::Encoder<'a, W>> {
+pub fn zstd_writer<'a, W: Write>(
+    writer: W,
+    level: i32,
+) -> Result<zstd::stream::write::Encoder<'a, W>> {
     zstd::stream::write::Encoder::new(writer, level).map_err(|e| Error::Unsupported(e.to_string()))
 }
 
@@ -94,7 +97,10 @@ mod tests {
     #[test]
     fn detects_magic() {
         assert_eq!(detect_compression(&[0x1f, 0x8b, 8]), Compression::Gzip);
-        assert_eq!(detect_compression(&[0x28, 0xb5, 0x2f, 0xfd, 0]), Compression::Zstd);
+        assert_eq!(
+            detect_compression(&[0x28, 0xb5, 0x2f, 0xfd, 0]),
+            Compression::Zstd
+        );
         assert_eq!(detect_compression(b"BZh91AY"), Compression::Bzip2);
         assert_eq!(
             detect_compression(&[0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]),

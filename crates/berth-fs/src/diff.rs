@@ -60,7 +60,11 @@ pub struct TarStats {
 
 /// Write the tree under `dir` (not `dir` itself) as a tar to `writer`;
 /// returns the writer (finished, not flushed further) and statistics.
-pub fn tar_dir<W: Write>(dir: impl AsRef<Path>, writer: W, opts: &TarOptions) -> Result<(W, TarStats)> {
+pub fn tar_dir<W: Write>(
+    dir: impl AsRef<Path>,
+    writer: W,
+    opts: &TarOptions,
+) -> Result<(W, TarStats)> {
     TreeWriter::new(writer, opts, false).run(dir.as_ref())
 }
 
@@ -266,7 +270,10 @@ impl<'o, W: Write> TreeWriter<'o, W> {
                 self.content(&c.path, &mut f, e.size)
             }
             Kind::Symlink => {
-                let target = std::fs::read_link(&c.path).at(&c.path)?.into_os_string().into_vec();
+                let target = std::fs::read_link(&c.path)
+                    .at(&c.path)?
+                    .into_os_string()
+                    .into_vec();
                 e.kind = EntryType::Symlink;
                 e.link = &target;
                 self.header(&c.path, &e)
@@ -298,10 +305,15 @@ impl<'o, W: Write> TreeWriter<'o, W> {
             if n == 0 {
                 return Err(Error::io(
                     path,
-                    io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while being archived"),
+                    io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "file shrank while being archived",
+                    ),
                 ));
             }
-            self.out.write_all(self.buf.get(..n).unwrap_or(&[])).at(path)?;
+            self.out
+                .write_all(self.buf.get(..n).unwrap_or(&[]))
+                .at(path)?;
             left -= n as u64;
         }
         self.stats.bytes += size;
@@ -327,7 +339,10 @@ impl<'o, W: Write> TreeWriter<'o, W> {
                 copy_field(&mut h.as_old_mut().linkname, e.link);
             } else {
                 pax.push((b"linkpath", e.link.to_vec()));
-                copy_field(&mut h.as_old_mut().linkname, e.link.get(..100).unwrap_or(&[]));
+                copy_field(
+                    &mut h.as_old_mut().linkname,
+                    e.link.get(..100).unwrap_or(&[]),
+                );
             }
         }
         h.set_entry_type(e.kind);
@@ -391,7 +406,10 @@ impl<'o, W: Write> TreeWriter<'o, W> {
         let trimmed = name.strip_suffix(b"/").unwrap_or(name);
         let base = trimmed.rsplit(|b| *b == b'/').next().unwrap_or(b"");
         let pax_name = [b"PaxHeaders.0/".as_slice(), base].concat();
-        copy_field(&mut h.as_old_mut().name, pax_name.get(..pax_name.len().min(100)).unwrap_or(&[]));
+        copy_field(
+            &mut h.as_old_mut().name,
+            pax_name.get(..pax_name.len().min(100)).unwrap_or(&[]),
+        );
         h.set_entry_type(EntryType::XHeader);
         h.set_mode(0o644);
         h.set_uid(0);
@@ -406,7 +424,10 @@ impl<'o, W: Write> TreeWriter<'o, W> {
 }
 
 fn copy_field(field: &mut [u8], value: &[u8]) {
-    for (dst, src) in field.iter_mut().zip(value.iter().chain(std::iter::repeat(&0u8))) {
+    for (dst, src) in field
+        .iter_mut()
+        .zip(value.iter().chain(std::iter::repeat(&0u8)))
+    {
         *dst = *src;
     }
 }
@@ -425,7 +446,10 @@ fn set_ustar_name(h: &mut Header, name: &[u8]) -> bool {
         None
     };
     if let (Some(i), Some(ustar)) = (split, h.as_ustar_mut()) {
-        let (prefix, rest) = (name.get(..i).unwrap_or(&[]), name.get(i + 1..).unwrap_or(&[]));
+        let (prefix, rest) = (
+            name.get(..i).unwrap_or(&[]),
+            name.get(i + 1..).unwrap_or(&[]),
+        );
         if !rest.is_empty() && rest.len() <= 100 && prefix.len() <= 155 {
             copy_field(&mut ustar.prefix, prefix);
             copy_field(&mut ustar.name, rest);
@@ -449,7 +473,10 @@ fn is_opaque(path: &Path) -> Result<bool> {
 /// The xattrs of `path` (not following a symlink), sorted by name, without
 /// `trusted.overlay.*`.
 pub(crate) fn read_xattrs(path: &Path) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let names = match grow(|| rustix::fs::llistxattr_query(path), |buf| rustix::fs::llistxattr(path, buf)) {
+    let names = match grow(
+        || rustix::fs::llistxattr_query(path),
+        |buf| rustix::fs::llistxattr(path, buf),
+    ) {
         Ok(v) => v,
         Err(rustix::io::Errno::NOTSUP) => return Ok(Vec::new()),
         Err(e) => return Err(Error::io(path, e)),

@@ -136,7 +136,13 @@ mod tests {
         let e = Error::io("/x", io::Error::from(io::ErrorKind::NotFound));
         assert_eq!(e.kind(), ErrorKind::NotFound);
         assert!(e.to_string().starts_with("/x: "));
-        assert_eq!(Error::TooLarge { limit: 1 }.kind(), ErrorKind::InvalidArgument);
-        assert_eq!(Error::entry(b"../x", "escapes").kind(), ErrorKind::InvalidArgument);
+        assert_eq!(
+            Error::TooLarge { limit: 1 }.kind(),
+            ErrorKind::InvalidArgument
+        );
+        assert_eq!(
+            Error::entry(b"../x", "escapes").kind(),
+            ErrorKind::InvalidArgument
+        );
     }
 }

@@ -61,8 +61,7 @@ pub mod resolve;
 pub use apply::{apply_layer, apply_layer_compressed, ApplyOptions, ApplyStats, WhiteoutMode};
 pub use atomic::{sync_dir, write_atomic, write_atomic_from, AtomicFile};
 pub use compress::{
-    decompress, detect_compression, gzip_reader, gzip_writer, zstd_reader, zstd_writer,
-    Compression,
+    decompress, detect_compression, gzip_reader, gzip_writer, zstd_reader, zstd_writer, Compression,
 };
 pub use diff::{diff_overlay_upper, tar_dir, TarOptions, TarStats};
 pub use error::{Error, ErrorKind, Result};

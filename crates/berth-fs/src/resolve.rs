@@ -191,7 +191,11 @@ fn resolve_userspace(root: &Path, path: &Path, follow_final: bool) -> Result<Pat
             if target.is_absolute() {
                 resolved.clear();
             }
-            for c in split(target.as_os_str()).collect::<Vec<_>>().into_iter().rev() {
+            for c in split(target.as_os_str())
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+            {
                 pending.push_front(c);
             }
         } else {

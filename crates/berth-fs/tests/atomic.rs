@@ -26,7 +26,11 @@ fn writes_and_replaces() {
     let old = std::fs::File::open(&p).unwrap();
     write_atomic(&p, b"{\"v\":2}").unwrap();
     assert_eq!(std::fs::read(&p).unwrap(), b"{\"v\":2}");
-    assert_ne!(std::fs::metadata(&p).unwrap().ino(), ino1, "replaced by rename, not rewritten");
+    assert_ne!(
+        std::fs::metadata(&p).unwrap().ino(),
+        ino1,
+        "replaced by rename, not rewritten"
+    );
     assert_eq!(std::io::read_to_string(old).unwrap(), "{\"v\":1}");
     assert_eq!(names(tmp.path()), ["config.json"]);
 }
@@ -63,7 +67,10 @@ fn mode_is_exact() {
     let mut f = AtomicFile::create_with_mode(&p, 0o600).unwrap();
     f.write_all(b"s").unwrap();
     f.commit().unwrap();
-    assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 }
 
 #[test]

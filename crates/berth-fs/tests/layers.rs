@@ -14,11 +14,17 @@ use common::{listing, snapshot, tar_names, RawTar};
 use rustix::fs::{FileType, Gid, Mode, Uid};
 
 fn set_mtime(p: &Path, secs: i64) {
-    let t = rustix::fs::Timespec { tv_sec: secs, tv_nsec: 0 };
+    let t = rustix::fs::Timespec {
+        tv_sec: secs,
+        tv_nsec: 0,
+    };
     rustix::fs::utimensat(
         rustix::fs::CWD,
         p,
-        &rustix::fs::Timestamps { last_access: t, last_modification: t },
+        &rustix::fs::Timestamps {
+            last_access: t,
+            last_modification: t,
+        },
         rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
     )
     .unwrap();
@@ -43,11 +49,23 @@ fn chmod(p: &Path, mode: u32) {
 fn build_tree(root: &Path) {
     std::fs::write(root.join("a.txt"), b"alpha\n").unwrap();
     chown(&root.join("a.txt"), 1000, 1000);
-    rustix::fs::setxattr(root.join("a.txt"), "user.test", b"hello", rustix::fs::XattrFlags::empty()).unwrap();
+    rustix::fs::setxattr(
+        root.join("a.txt"),
+        "user.test",
+        b"hello",
+        rustix::fs::XattrFlags::empty(),
+    )
+    .unwrap();
     std::fs::write(root.join("empty"), b"").unwrap();
     std::fs::create_dir_all(root.join("d/e/f")).unwrap();
     std::fs::write(root.join("d/e/f/deep.txt"), vec![b'x'; 70_000]).unwrap();
-    rustix::fs::setxattr(root.join("d"), "user.dir", b"\x00\x01bin", rustix::fs::XattrFlags::empty()).unwrap();
+    rustix::fs::setxattr(
+        root.join("d"),
+        "user.dir",
+        b"\x00\x01bin",
+        rustix::fs::XattrFlags::empty(),
+    )
+    .unwrap();
     symlink("a.txt", root.join("rel")).unwrap();
     symlink("/etc/passwd", root.join("abs")).unwrap();
     symlink("../a.txt", root.join("d/up")).unwrap();
@@ -55,7 +73,14 @@ fn build_tree(root: &Path) {
     symlink(&long_target, root.join("longlink")).unwrap();
     std::fs::write(root.join("hl1"), b"shared inode\n").unwrap();
     std::fs::hard_link(root.join("hl1"), root.join("d/hl2")).unwrap();
-    rustix::fs::mknodat(rustix::fs::CWD, root.join("fifo"), FileType::Fifo, Mode::from_raw_mode(0o640), 0).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        root.join("fifo"),
+        FileType::Fifo,
+        Mode::from_raw_mode(0o640),
+        0,
+    )
+    .unwrap();
     rustix::fs::mknodat(
         rustix::fs::CWD,
         root.join("null"),
@@ -107,7 +132,10 @@ fn round_trip_every_file_type() {
     build_tree(&src);
     let (bytes, stats) = tar_dir(&src, Vec::new(), &TarOptions::default()).unwrap();
     assert!(stats.entries >= 20, "{stats:?}");
-    let opts = ApplyOptions { allow_devices: true, ..ApplyOptions::default() };
+    let opts = ApplyOptions {
+        allow_devices: true,
+        ..ApplyOptions::default()
+    };
     let applied = apply_layer(&bytes[..], &dst, &opts).unwrap();
     assert_eq!(applied.hardlinks, 1);
     assert_eq!(applied.devices, 1);
@@ -117,7 +145,10 @@ fn round_trip_every_file_type() {
     // the roots themselves are not part of the layer
     want.remove(Path::new(""));
     got.remove(Path::new(""));
-    assert_eq!(want.keys().collect::<Vec<_>>(), got.keys().collect::<Vec<_>>());
+    assert_eq!(
+        want.keys().collect::<Vec<_>>(),
+        got.keys().collect::<Vec<_>>()
+    );
     for (path, w) in &want {
         assert_eq!(Some(w), got.get(path), "{}", path.display());
     }
@@ -139,7 +170,10 @@ fn round_trip_every_file_type() {
             c.wait_with_output()
         })
     {
-        let gnu: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect();
+        let gnu: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(String::from)
+            .collect();
         assert_eq!(gnu, tar_names(&bytes));
     }
 }
@@ -154,7 +188,10 @@ fn round_trip_gzip() {
     build_tree(&src);
     let (gz, _) = tar_dir(&src, gzip_writer(Vec::new(), 6), &TarOptions::default()).unwrap();
     let gz = gz.finish().unwrap();
-    let opts = ApplyOptions { allow_devices: true, ..ApplyOptions::default() };
+    let opts = ApplyOptions {
+        allow_devices: true,
+        ..ApplyOptions::default()
+    };
     apply_layer_compressed(&gz[..], &dst, &opts).unwrap();
     let mut want = snapshot(&src);
     let mut got = snapshot(&dst);
@@ -183,7 +220,10 @@ fn deterministic_output_and_epoch_clamp() {
     let de = names.iter().position(|n| n == "d/e/").unwrap();
     assert!(d < de);
 
-    let opts = TarOptions { source_date_epoch: Some(1_000_005), ..TarOptions::default() };
+    let opts = TarOptions {
+        source_date_epoch: Some(1_000_005),
+        ..TarOptions::default()
+    };
     let (clamped, _) = tar_dir(&src, Vec::new(), &opts).unwrap();
     let mut a = tar::Archive::new(&clamped[..]);
     let mut seen = 0;
@@ -251,11 +291,17 @@ fn whiteouts_converted_to_overlay_and_back() {
     let tmp = tempfile::tempdir().unwrap();
     let upper = tmp.path().join("upper");
     std::fs::create_dir(&upper).unwrap();
-    let opts = ApplyOptions { whiteout_mode: WhiteoutMode::Overlay, ..ApplyOptions::default() };
+    let opts = ApplyOptions {
+        whiteout_mode: WhiteoutMode::Overlay,
+        ..ApplyOptions::default()
+    };
     apply_layer(&upper_layer()[..], &upper, &opts).unwrap();
     for wh in ["keep", "etc/a", "gone", "etc/missing"] {
         let md = std::fs::symlink_metadata(upper.join(wh)).unwrap();
-        assert!(std::os::unix::fs::FileTypeExt::is_char_device(&md.file_type()), "{wh}");
+        assert!(
+            std::os::unix::fs::FileTypeExt::is_char_device(&md.file_type()),
+            "{wh}"
+        );
         assert_eq!(md.rdev(), 0, "{wh}");
     }
     let mut v = [0u8; 4];
@@ -269,7 +315,16 @@ fn whiteouts_converted_to_overlay_and_back() {
     let names = tar_names(&bytes);
     assert_eq!(
         names,
-        [".wh.gone", ".wh.keep", "etc/", "etc/.wh.a", "etc/.wh.missing", "opq/", "opq/.wh..wh..opq", "opq/new"]
+        [
+            ".wh.gone",
+            ".wh.keep",
+            "etc/",
+            "etc/.wh.a",
+            "etc/.wh.missing",
+            "opq/",
+            "opq/.wh..wh..opq",
+            "opq/new"
+        ]
     );
     let mut a = tar::Archive::new(&bytes[..]);
     for e in a.entries().unwrap() {
@@ -321,6 +376,9 @@ fn directory_modes_applied_after_contents() {
     let md = std::fs::metadata(tmp.path().join("ro")).unwrap();
     assert_eq!(md.mode() & 0o7777, 0o555);
     assert_eq!(md.mtime(), 1_600_000_000);
-    assert_eq!(std::fs::metadata(tmp.path().join("ro/sub")).unwrap().mode() & 0o777, 0o500);
+    assert_eq!(
+        std::fs::metadata(tmp.path().join("ro/sub")).unwrap().mode() & 0o777,
+        0o500
+    );
     assert_eq!(std::fs::read(tmp.path().join("ro/sub/f")).unwrap(), b"f");
 }

@@ -27,7 +27,11 @@ fn tree() -> tempfile::TempDir {
     // a chain of 30 hops (fine) and one of 50 (too many)
     for (name, n) in [("short", 30), ("long", 50)] {
         for i in 0..n {
-            let next = if i + 1 == n { "a".to_string() } else { format!("{name}{}", i + 1) };
+            let next = if i + 1 == n {
+                "a".to_string()
+            } else {
+                format!("{name}{}", i + 1)
+            };
             symlink(next, r.join(format!("{name}{i}"))).unwrap();
         }
     }
@@ -62,21 +66,38 @@ fn check(method: ResolveMethod) {
     let t = tree();
     let root = t.path();
     for (input, follow, want) in EXISTING {
-        let opts = ResolveOptions { follow_final: *follow, method };
-        let got = resolve_in_root(root, input, &opts).unwrap_or_else(|e| panic!("{method:?} {input}: {e}"));
-        let want: PathBuf = if want.is_empty() { root.to_path_buf() } else { root.join(want) };
+        let opts = ResolveOptions {
+            follow_final: *follow,
+            method,
+        };
+        let got = resolve_in_root(root, input, &opts)
+            .unwrap_or_else(|e| panic!("{method:?} {input}: {e}"));
+        let want: PathBuf = if want.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(want)
+        };
         assert_eq!(got, want, "{method:?} {input:?} follow={follow}");
     }
     for input in ["loop1", "loop1/x", "self", "long0", "a/../loop2/x"] {
-        let opts = ResolveOptions { follow_final: true, method };
+        let opts = ResolveOptions {
+            follow_final: true,
+            method,
+        };
         match resolve_in_root(root, input, &opts) {
             Err(e @ Error::SymlinkLoop { .. }) => assert_eq!(e.kind(), ErrorKind::InvalidArgument),
             other => panic!("{method:?} {input}: expected ELOOP, got {other:?}"),
         }
     }
     // a loop in the last component is not followed without follow_final
-    let opts = ResolveOptions { follow_final: false, method };
-    assert_eq!(resolve_in_root(root, "loop1", &opts).unwrap(), root.join("loop1"));
+    let opts = ResolveOptions {
+        follow_final: false,
+        method,
+    };
+    assert_eq!(
+        resolve_in_root(root, "loop1", &opts).unwrap(),
+        root.join("loop1")
+    );
 }
 
 #[test]
@@ -99,12 +120,27 @@ fn missing_tails() {
     let t = tree();
     let root = t.path();
     for method in [ResolveMethod::Auto, ResolveMethod::Userspace] {
-        let opts = ResolveOptions { follow_final: true, method };
-        assert_eq!(resolve_in_root(root, "abs/new/x", &opts).unwrap(), root.join("a/b/new/x"));
-        assert_eq!(resolve_in_root(root, "up/../../nope", &opts).unwrap(), root.join("nope"));
-        assert_eq!(resolve_in_root(root, "a/root/../../etc/shadow", &opts).unwrap(), root.join("etc/shadow"));
+        let opts = ResolveOptions {
+            follow_final: true,
+            method,
+        };
+        assert_eq!(
+            resolve_in_root(root, "abs/new/x", &opts).unwrap(),
+            root.join("a/b/new/x")
+        );
+        assert_eq!(
+            resolve_in_root(root, "up/../../nope", &opts).unwrap(),
+            root.join("nope")
+        );
+        assert_eq!(
+            resolve_in_root(root, "a/root/../../etc/shadow", &opts).unwrap(),
+            root.join("etc/shadow")
+        );
     }
-    let opts = ResolveOptions { follow_final: true, method: ResolveMethod::Kernel };
+    let opts = ResolveOptions {
+        follow_final: true,
+        method: ResolveMethod::Kernel,
+    };
     let e = resolve_in_root(root, "abs/new/x", &opts).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
 }
@@ -113,10 +149,19 @@ fn missing_tails() {
 fn never_leaves_root() {
     let t = tree();
     let root = t.path();
-    let inputs = ["../../../../etc/passwd", "/../etc/passwd", "up/up/up", "escape/../../..", "a/root/../.."];
+    let inputs = [
+        "../../../../etc/passwd",
+        "/../etc/passwd",
+        "up/up/up",
+        "escape/../../..",
+        "a/root/../..",
+    ];
     for method in [ResolveMethod::Auto, ResolveMethod::Userspace] {
         for input in inputs {
-            let opts = ResolveOptions { follow_final: true, method };
+            let opts = ResolveOptions {
+                follow_final: true,
+                method,
+            };
             let got = resolve_in_root(root, input, &opts).unwrap();
             assert!(got.starts_with(root), "{input} → {}", got.display());
             assert!(!got.components().any(|c| c.as_os_str() == ".."));

@@ -33,7 +33,14 @@ impl RawTar {
     }
 
     /// A header with a raw name/linkname, the given type, mode and data.
-    pub fn entry(&mut self, name: &[u8], kind: EntryType, link: &[u8], mode: u32, data: &[u8]) -> &mut Self {
+    pub fn entry(
+        &mut self,
+        name: &[u8],
+        kind: EntryType,
+        link: &[u8],
+        mode: u32,
+        data: &[u8],
+    ) -> &mut Self {
         let mut h = Header::new_ustar();
         put(&mut h.as_old_mut().name, name);
         put(&mut h.as_old_mut().linkname, link);
@@ -63,11 +70,23 @@ impl RawTar {
     }
 
     pub fn symlink(&mut self, name: &str, target: &str) -> &mut Self {
-        self.entry(name.as_bytes(), EntryType::Symlink, target.as_bytes(), 0o777, b"")
+        self.entry(
+            name.as_bytes(),
+            EntryType::Symlink,
+            target.as_bytes(),
+            0o777,
+            b"",
+        )
     }
 
     pub fn hardlink(&mut self, name: &str, target: &str) -> &mut Self {
-        self.entry(name.as_bytes(), EntryType::Link, target.as_bytes(), 0o644, b"")
+        self.entry(
+            name.as_bytes(),
+            EntryType::Link,
+            target.as_bytes(),
+            0o644,
+            b"",
+        )
     }
 
     /// A PAX extended header applying to the next entry.
@@ -151,8 +170,16 @@ fn walk(root: &Path, path: &Path, out: &mut BTreeMap<PathBuf, Node>) {
     } else {
         "other"
     };
-    let content = if ft.is_file() { hash(&std::fs::read(path).unwrap()) } else { 0 };
-    let link = if ft.is_symlink() { Some(std::fs::read_link(path).unwrap()) } else { None };
+    let content = if ft.is_file() {
+        hash(&std::fs::read(path).unwrap())
+    } else {
+        0
+    };
+    let link = if ft.is_symlink() {
+        Some(std::fs::read_link(path).unwrap())
+    } else {
+        None
+    };
     let mut xattrs = Vec::new();
     if !ft.is_symlink() {
         let mut names = vec![0u8; 4096];
@@ -184,7 +211,10 @@ fn walk(root: &Path, path: &Path, out: &mut BTreeMap<PathBuf, Node>) {
         },
     );
     if ft.is_dir() {
-        let mut names: Vec<_> = std::fs::read_dir(path).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut names: Vec<_> = std::fs::read_dir(path)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         names.sort();
         for p in names {
             walk(root, &p, out);
