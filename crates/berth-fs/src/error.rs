@@ -7,23 +7,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// Coarse classification shared by every berth library crate (DESIGN §6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorKind {
-    /// Something named does not exist.
-    NotFound,
-    /// Something to be created already exists.
-    AlreadyExists,
-    /// The input (a path, an archive entry, an option) is not acceptable.
-    InvalidArgument,
-    /// The operation conflicts with the current state.
-    Conflict,
-    /// A resource is temporarily unavailable; retrying may help.
-    Unavailable,
-    /// The platform or filesystem does not support the operation.
-    Unsupported,
-    /// Anything else: a bug or an unexpected system failure.
-    Internal,
-}
+pub use berth_oci::ErrorKind;
 
 /// The error type of `berth-fs`.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,82 @@
+//! The store: where every image, layer and container of berth lives.
+//!
+//! Vocabulary: a *blob* is verified content addressed by its [`Digest`]
+//! (`blobs/sha256/<hex>`, read-only, never rewritten); an *ingest* is a blob
+//! being written (`ingest/<id>/`, swept at start-up when its writer died);
+//! the *metadata DB* (`berth.db`, SQLite in WAL mode) records images, tags,
+//! layers, snapshots and leases. Layout and rules: `shared/DESIGN.md` §3.
+//!
+//! ```no_run
+//! let store = berth_store::Store::open("/var/lib/berth".as_ref()).unwrap();
+//! let digest = store.content().write_blob(b"hello").unwrap();
+//! assert!(store.content().size(&digest).unwrap().is_some());
+//! ```
+
+mod content;
+mod error;
+mod layout;
+mod meta;
+
+use std::path::{Path, PathBuf};
+
+pub use berth_oci::{Digest, ErrorKind};
+pub use content::{BlobFault, ContentStore, Ingest};
+pub use error::Error;
+pub use layout::Layout;
+pub use meta::{ImageLayer, ImageRecord, LayerRecord, Metadata, SCHEMA_VERSION};
+
+/// Results of store operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An opened store root.
+#[derive(Debug)]
+pub struct Store {
+    layout: Layout,
+    content: ContentStore,
+    meta: Metadata,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `root`: makes the layout,
+    /// sweeps abandoned ingests and opens or migrates the metadata DB.
+    pub fn open(root: &Path) -> Result<Store> {
+        let layout = Layout::new(root);
+        layout.create()?;
+        let content = ContentStore::new(layout.clone());
+        let swept = content.sweep_abandoned_ingests()?;
+        if swept > 0 {
+            tracing::info!(swept, "removed abandoned partial ingests");
+        }
+        let meta = Metadata::open(&layout.db())?;
+        Ok(Store {
+            layout,
+            content,
+            meta,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        self.layout.root()
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub fn content(&self) -> &ContentStore {
+        &self.content
+    }
+
+    pub fn meta(&self) -> &Metadata {
+        &self.meta
+    }
+
+    pub fn meta_mut(&mut self) -> &mut Metadata {
+        &mut self.meta
+    }
+
+    /// The path of the metadata DB.
+    pub fn db_path(&self) -> PathBuf {
+        self.layout.db()
+    }
+}
