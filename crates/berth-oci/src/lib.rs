@@ -38,6 +38,7 @@
 //! assert_eq!(cfg.image_id().unwrap().algorithm(), berth_oci::Algorithm::Sha256);
 //! ```
 
+mod chain;
 mod config;
 mod descriptor;
 mod digest;
@@ -48,6 +49,7 @@ pub mod media_type;
 mod platform;
 mod reference;
 
+pub use chain::chain_ids;
 pub use config::{ContainerConfig, Healthcheck, History, ImageConfig, RootFs};
 pub use descriptor::Descriptor;
 pub use digest::{Algorithm, Digest, DigestError, DigestWriter};

@@ -16,6 +16,7 @@ mod content;
 mod error;
 mod layout;
 mod meta;
+mod snapshots;
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +25,7 @@ pub use content::{BlobFault, ContentStore, Ingest};
 pub use error::Error;
 pub use layout::Layout;
 pub use meta::{ImageLayer, ImageRecord, LayerRecord, Metadata, SCHEMA_VERSION};
+pub use snapshots::{OverlaySpec, Snapshot, Snapshots, MAX_LAYER_BYTES, MOUNT_OPTIONS_MAX};
 
 /// Results of store operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -34,6 +36,7 @@ pub struct Store {
     layout: Layout,
     content: ContentStore,
     meta: Metadata,
+    snapshots: Snapshots,
 }
 
 impl Store {
@@ -47,11 +50,17 @@ impl Store {
         if swept > 0 {
             tracing::info!(swept, "removed abandoned partial ingests");
         }
-        let meta = Metadata::open(&layout.db())?;
+        let mut meta = Metadata::open(&layout.db())?;
+        let snapshots = Snapshots::new(layout.root().join("snapshots"));
+        let abandoned = snapshots.sweep_abandoned(&mut meta)?;
+        if abandoned > 0 {
+            tracing::info!(abandoned, "removed abandoned partial snapshots");
+        }
         Ok(Store {
             layout,
             content,
             meta,
+            snapshots,
         })
     }
 
@@ -73,6 +82,29 @@ impl Store {
 
     pub fn meta_mut(&mut self) -> &mut Metadata {
         &mut self.meta
+    }
+
+    pub fn snapshots(&self) -> &Snapshots {
+        &self.snapshots
+    }
+
+    /// Unpacks a layer blob as the snapshot of `chain_id` (see
+    /// [`Snapshots::unpack`]).
+    pub fn unpack_layer(
+        &mut self,
+        chain_id: &Digest,
+        parent: Option<&Digest>,
+        diff_id: &Digest,
+        blob: &Digest,
+    ) -> Result<Snapshot> {
+        let file = self.content.open(blob)?;
+        self.snapshots.unpack(
+            &mut self.meta,
+            chain_id,
+            parent,
+            diff_id,
+            std::io::BufReader::new(file),
+        )
     }
 
     /// The path of the metadata DB.

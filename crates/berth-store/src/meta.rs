@@ -123,6 +123,11 @@ impl Metadata {
         &self.path
     }
 
+    /// The connection, for reads by the store's other modules.
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     /// The DB's schema version.
     pub fn schema_version(&self) -> Result<u32> {
         Ok(self

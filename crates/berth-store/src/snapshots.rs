@@ -1,0 +1,363 @@
+//! Snapshots: each layer unpacked once into `snapshots/<n>/fs`, keyed by its
+//! chain ID and shared by every image that has it. Layers are unpacked with
+//! overlayfs-form whiteouts, so a chain's directories stack directly as
+//! overlay lower dirs.
+//!
+//! A snapshot is recorded uncommitted before it is unpacked and committed
+//! after; the unpacker holds `snapshots/<n>/lock` meanwhile, so an
+//! uncommitted snapshot whose lock is free was abandoned by a dead process
+//! and is swept at start-up.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use berth_fs::{decompress, ApplyOptions, WhiteoutMode};
+use berth_oci::{Digest, DigestWriter};
+use rusqlite::{params, OptionalExtension};
+use rustix::fs::{flock, FlockOperation};
+
+use crate::{Error, Metadata, Result};
+
+/// A committed snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub chain_id: Digest,
+    pub id: i64,
+    pub parent: Option<Digest>,
+    pub diff_id: Digest,
+    pub size: u64,
+}
+
+/// How a chain mounts with overlayfs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverlaySpec {
+    /// Top layer first, as overlayfs wants them.
+    pub lower: Vec<PathBuf>,
+}
+
+/// The kernel's limit on a mount option string (one page).
+pub const MOUNT_OPTIONS_MAX: usize = 4095;
+
+impl OverlaySpec {
+    /// `lowerdir=…` with paths relative to `base` (the snapshots dir, which
+    /// the mounter makes its working directory), keeping the option string
+    /// under the page-size limit; `None` when even that is too long.
+    pub fn lowerdir_option(&self, base: &Path) -> Option<String> {
+        let parts: Vec<String> = self
+            .lower
+            .iter()
+            .map(|p| {
+                p.strip_prefix(base)
+                    .unwrap_or(p)
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        let option = format!("lowerdir={}", parts.join(":"));
+        (option.len() <= MOUNT_OPTIONS_MAX).then_some(option)
+    }
+}
+
+/// Snapshot operations over a store root.
+#[derive(Debug, Clone)]
+pub struct Snapshots {
+    dir: PathBuf,
+}
+
+/// Most a layer may unpack to (a bound against decompression bombs).
+pub const MAX_LAYER_BYTES: u64 = 64 << 30;
+
+impl Snapshots {
+    pub fn new(dir: PathBuf) -> Self {
+        Snapshots { dir }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The directory of snapshot `id`.
+    pub fn fs_dir(&self, id: i64) -> PathBuf {
+        self.dir.join(id.to_string()).join("fs")
+    }
+
+    /// The committed snapshot for `chain_id`.
+    pub fn get(&self, meta: &Metadata, chain_id: &Digest) -> Result<Option<Snapshot>> {
+        let row = meta
+            .conn()
+            .query_row(
+                "SELECT id, parent, diff_id, size FROM snapshots WHERE chain_id = ?1 AND committed = 1",
+                params![chain_id.to_string()],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<i64>>(3)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((id, parent, diff_id, size)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Snapshot {
+            chain_id: chain_id.clone(),
+            id,
+            parent: parent.map(|p| parse_digest(&p)).transpose()?,
+            diff_id: parse_digest(&diff_id)?,
+            size: size.unwrap_or(0).max(0) as u64,
+        }))
+    }
+
+    /// Every committed snapshot.
+    pub fn list(&self, meta: &Metadata) -> Result<Vec<Snapshot>> {
+        let mut stmt = meta
+            .conn()
+            .prepare_cached("SELECT chain_id FROM snapshots WHERE committed = 1 ORDER BY id")?;
+        let chains = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut out = Vec::new();
+        for c in chains {
+            if let Some(s) = self.get(meta, &parse_digest(&c)?)? {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Unpacks `layer` (compressed or not) as the snapshot of `chain_id` on
+    /// top of `parent`, verifying that its uncompressed content hashes to
+    /// `diff_id`. Returns the existing snapshot when there is one.
+    pub fn unpack(
+        &self,
+        meta: &mut Metadata,
+        chain_id: &Digest,
+        parent: Option<&Digest>,
+        diff_id: &Digest,
+        layer: impl Read,
+    ) -> Result<Snapshot> {
+        if let Some(existing) = self.get(meta, chain_id)? {
+            return Ok(existing);
+        }
+        if let Some(p) = parent {
+            if self.get(meta, p)?.is_none() {
+                return Err(Error::NotFound(format!("parent snapshot {p}")));
+            }
+        }
+        let (id, lock) = self.reserve(meta, chain_id, parent, diff_id)?;
+        let Some(id) = id else {
+            // Another process committed it while we waited.
+            return self
+                .get(meta, chain_id)?
+                .ok_or_else(|| Error::Conflict(format!("snapshot {chain_id} vanished")));
+        };
+        let fs_dir = self.fs_dir(id);
+        let result = (|| -> Result<u64> {
+            std::fs::create_dir_all(&fs_dir).map_err(|e| Error::io(&fs_dir, e))?;
+            let (_, stream) = decompress(layer)?;
+            let mut hashing = HashingReader {
+                inner: stream,
+                hasher: DigestWriter::new(diff_id.algorithm()),
+            };
+            let opts = ApplyOptions {
+                whiteout_mode: WhiteoutMode::Overlay,
+                allow_devices: true,
+                max_bytes: Some(MAX_LAYER_BYTES),
+                ..ApplyOptions::default()
+            };
+            berth_fs::apply_layer(&mut hashing, &fs_dir, &opts)?;
+            io::copy(&mut hashing, &mut io::sink()).map_err(|e| Error::io(&fs_dir, e))?;
+            let (actual, size) = hashing.hasher.finish();
+            if actual != *diff_id {
+                return Err(Error::DigestMismatch {
+                    expected: diff_id.clone(),
+                    actual,
+                    size,
+                });
+            }
+            berth_fs::sync_dir(&fs_dir)?;
+            Ok(size)
+        })();
+        match result {
+            Ok(size) => {
+                meta.write(|tx| {
+                    tx.execute(
+                        "UPDATE snapshots SET committed = 1, size = ?2 WHERE chain_id = ?1",
+                        params![chain_id.to_string(), size as i64],
+                    )?;
+                    Ok(())
+                })?;
+                drop(lock);
+                self.get(meta, chain_id)?
+                    .ok_or_else(|| Error::Conflict(format!("snapshot {chain_id} vanished")))
+            }
+            Err(e) => {
+                self.discard(meta, chain_id, id)?;
+                drop(lock);
+                Err(e)
+            }
+        }
+    }
+
+    /// Records an uncommitted snapshot and takes its lock. `Ok((None, _))`
+    /// when another process committed the chain meanwhile.
+    fn reserve(
+        &self,
+        meta: &mut Metadata,
+        chain_id: &Digest,
+        parent: Option<&Digest>,
+        diff_id: &Digest,
+    ) -> Result<(Option<i64>, File)> {
+        loop {
+            let existing = meta
+                .conn()
+                .query_row(
+                    "SELECT id, committed FROM snapshots WHERE chain_id = ?1",
+                    params![chain_id.to_string()],
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+                )
+                .optional()?;
+            match existing {
+                Some((id, 1)) => return Ok((None, self.open_lock(id)?)),
+                Some((id, _)) => {
+                    // Someone is unpacking it (or died doing so): wait for
+                    // their lock, then look again.
+                    let lock = self.open_lock(id)?;
+                    flock(&lock, FlockOperation::LockExclusive)
+                        .map_err(|e| Error::io(self.lock_path(id), e.into()))?;
+                    let committed = self.get(meta, chain_id)?.is_some();
+                    if committed {
+                        return Ok((None, lock));
+                    }
+                    // Abandoned: take it over.
+                    let fs_dir = self.fs_dir(id);
+                    if fs_dir.exists() {
+                        std::fs::remove_dir_all(&fs_dir).map_err(|e| Error::io(&fs_dir, e))?;
+                    }
+                    return Ok((Some(id), lock));
+                }
+                None => {
+                    let id = meta.write(|tx| {
+                        let next: i64 = tx.query_row(
+                            "SELECT COALESCE(MAX(id), 0) + 1 FROM snapshots",
+                            [],
+                            |r| r.get(0),
+                        )?;
+                        let inserted = tx.execute(
+                            "INSERT OR IGNORE INTO snapshots (chain_id, id, parent, diff_id, committed)
+                             VALUES (?1, ?2, ?3, ?4, 0)",
+                            params![
+                                chain_id.to_string(),
+                                next,
+                                parent.map(Digest::to_string),
+                                diff_id.to_string()
+                            ],
+                        )?;
+                        Ok((inserted > 0).then_some(next))
+                    })?;
+                    let Some(id) = id else { continue };
+                    let dir = self.dir.join(id.to_string());
+                    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+                    let lock = self.open_lock(id)?;
+                    flock(&lock, FlockOperation::NonBlockingLockExclusive)
+                        .map_err(|e| Error::io(self.lock_path(id), e.into()))?;
+                    return Ok((Some(id), lock));
+                }
+            }
+        }
+    }
+
+    fn lock_path(&self, id: i64) -> PathBuf {
+        self.dir.join(id.to_string()).join("lock")
+    }
+
+    fn open_lock(&self, id: i64) -> Result<File> {
+        let dir = self.dir.join(id.to_string());
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let path = self.lock_path(id);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(path, e))
+    }
+
+    /// Removes a snapshot's row and directory.
+    pub(crate) fn discard(&self, meta: &mut Metadata, chain_id: &Digest, id: i64) -> Result<()> {
+        meta.write(|tx| {
+            tx.execute(
+                "DELETE FROM snapshots WHERE chain_id = ?1",
+                params![chain_id.to_string()],
+            )?;
+            Ok(())
+        })?;
+        let dir = self.dir.join(id.to_string());
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(dir, e)),
+        }
+    }
+
+    /// Removes uncommitted snapshots whose unpacker is gone. Returns how many.
+    pub fn sweep_abandoned(&self, meta: &mut Metadata) -> Result<usize> {
+        let mut stmt = meta
+            .conn()
+            .prepare("SELECT chain_id, id FROM snapshots WHERE committed = 0")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        drop(stmt);
+        let mut removed = 0;
+        for (chain, id) in rows {
+            let lock = self.open_lock(id)?;
+            if flock(&lock, FlockOperation::NonBlockingLockExclusive).is_ok() {
+                self.discard(meta, &parse_digest(&chain)?, id)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The overlay lower dirs for a chain (top first).
+    pub fn overlay(&self, meta: &Metadata, top: &Digest) -> Result<OverlaySpec> {
+        let mut lower = Vec::new();
+        let mut next = Some(top.clone());
+        while let Some(chain) = next {
+            let snap = self
+                .get(meta, &chain)?
+                .ok_or_else(|| Error::NotFound(format!("snapshot {chain}")))?;
+            lower.push(self.fs_dir(snap.id));
+            next = snap.parent;
+            if lower.len() > 500 {
+                return Err(Error::Invalid(format!(
+                    "snapshot chain of {top} is too deep"
+                )));
+            }
+        }
+        Ok(OverlaySpec { lower })
+    }
+}
+
+fn parse_digest(s: &str) -> Result<Digest> {
+    s.parse()
+        .map_err(|e| Error::Schema(format!("corrupt digest in metadata: {e}")))
+}
+
+/// Hashes what passes through.
+struct HashingReader<R> {
+    inner: R,
+    hasher: DigestWriter,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+}
