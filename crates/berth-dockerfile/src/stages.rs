@@ -418,58 +418,15 @@ impl Plan {
                     }
                     Command::Arg(out)
                 }
-                Command::Env(kvs) => {
-                    let out = ex.key_values(kvs)?;
-                    for kv in &out {
-                        ex.env.set(&kv.key, &kv.value);
+                other => {
+                    let expanded = ex.command(other)?;
+                    if let Command::Env(kvs) = &expanded {
+                        for kv in kvs {
+                            ex.env.set(&kv.key, &kv.value);
+                        }
                     }
-                    Command::Env(out)
+                    expanded
                 }
-                Command::Label(kvs) => Command::Label(ex.key_values(kvs)?),
-                Command::Copy(c) => {
-                    let mut c = c.clone();
-                    ex.words(&mut c.paths.sources)?;
-                    ex.in_place(&mut c.paths.dest.text, c.paths.dest.span)?;
-                    ex.opt(&mut c.from)?;
-                    ex.opt(&mut c.chown)?;
-                    ex.opt(&mut c.chmod)?;
-                    ex.strings(&mut c.exclude)?;
-                    Command::Copy(c)
-                }
-                Command::Add(a) => {
-                    let mut a = a.clone();
-                    ex.words(&mut a.paths.sources)?;
-                    ex.in_place(&mut a.paths.dest.text, a.paths.dest.span)?;
-                    ex.opt(&mut a.chown)?;
-                    ex.opt(&mut a.chmod)?;
-                    ex.opt(&mut a.checksum)?;
-                    ex.strings(&mut a.exclude)?;
-                    Command::Add(a)
-                }
-                Command::Expose(ports) => {
-                    let mut ports = ports.clone();
-                    ex.words(&mut ports)?;
-                    Command::Expose(ports)
-                }
-                Command::Volume(vols) => {
-                    let mut vols = vols.clone();
-                    ex.words(&mut vols)?;
-                    Command::Volume(vols)
-                }
-                Command::User(w) => Command::User(ex.one(w)?),
-                Command::Workdir(w) => Command::Workdir(ex.one(w)?),
-                Command::StopSignal(w) => Command::StopSignal(ex.one(w)?),
-                Command::Run(r) => {
-                    let mut r = r.clone();
-                    for m in &mut r.mounts {
-                        ex.opt(&mut m.target)?;
-                        ex.opt(&mut m.source)?;
-                        ex.opt(&mut m.from)?;
-                        ex.opt(&mut m.id)?;
-                    }
-                    Command::Run(r)
-                }
-                other => other.clone(),
             };
             commands.push((expanded, inst.span));
         }
@@ -484,6 +441,24 @@ impl Plan {
     }
 }
 
+/// Expands the arguments of one instruction that expand (see the module
+/// docs) with `env`; returns it with the variables that were not defined.
+/// ARG is returned as is: its values depend on build args and scope.
+pub fn expand_command(
+    command: &Command,
+    escape: char,
+    env: &Env,
+) -> Result<(Command, Vec<Undefined>), ExpansionError> {
+    let mut ex = Expander {
+        lexer: Lexer::new(escape),
+        env: env.clone(),
+        undefined: Vec::new(),
+        span: Span::default(),
+    };
+    let expanded = ex.command(command)?;
+    Ok((expanded, ex.undefined))
+}
+
 /// Expands words with the variables in scope, remembering undefined ones.
 struct Expander {
     lexer: Lexer,
@@ -493,6 +468,59 @@ struct Expander {
 }
 
 impl Expander {
+    /// One instruction with its expandable arguments expanded (ARG and the
+    /// environment updates of ENV are the caller's).
+    fn command(&mut self, command: &Command) -> Result<Command, ExpansionError> {
+        Ok(match command {
+            Command::Env(kvs) => Command::Env(self.key_values(kvs)?),
+            Command::Label(kvs) => Command::Label(self.key_values(kvs)?),
+            Command::Copy(c) => {
+                let mut c = c.clone();
+                self.words(&mut c.paths.sources)?;
+                self.in_place(&mut c.paths.dest.text, c.paths.dest.span)?;
+                self.opt(&mut c.from)?;
+                self.opt(&mut c.chown)?;
+                self.opt(&mut c.chmod)?;
+                self.strings(&mut c.exclude)?;
+                Command::Copy(c)
+            }
+            Command::Add(a) => {
+                let mut a = a.clone();
+                self.words(&mut a.paths.sources)?;
+                self.in_place(&mut a.paths.dest.text, a.paths.dest.span)?;
+                self.opt(&mut a.chown)?;
+                self.opt(&mut a.chmod)?;
+                self.opt(&mut a.checksum)?;
+                self.strings(&mut a.exclude)?;
+                Command::Add(a)
+            }
+            Command::Expose(ports) => {
+                let mut ports = ports.clone();
+                self.words(&mut ports)?;
+                Command::Expose(ports)
+            }
+            Command::Volume(vols) => {
+                let mut vols = vols.clone();
+                self.words(&mut vols)?;
+                Command::Volume(vols)
+            }
+            Command::User(w) => Command::User(self.one(w)?),
+            Command::Workdir(w) => Command::Workdir(self.one(w)?),
+            Command::StopSignal(w) => Command::StopSignal(self.one(w)?),
+            Command::Run(r) => {
+                let mut r = r.clone();
+                for m in &mut r.mounts {
+                    self.opt(&mut m.target)?;
+                    self.opt(&mut m.source)?;
+                    self.opt(&mut m.from)?;
+                    self.opt(&mut m.id)?;
+                }
+                Command::Run(r)
+            }
+            other => other.clone(),
+        })
+    }
+
     fn word(&mut self, text: &str, span: Span) -> Result<String, ExpansionError> {
         let mut owned = text.to_string();
         self.in_place(&mut owned, span)?;

@@ -58,6 +58,14 @@ impl fmt::Display for CliError {
     }
 }
 
+impl CliError {
+    /// An engine error: `Error: …`, exit 1, as the docker CLI shows daemon
+    /// errors.
+    pub fn from_engine(e: berth_engine::Error) -> Self {
+        CliError::failure(e.to_string())
+    }
+}
+
 impl From<anyhow::Error> for CliError {
     fn from(e: anyhow::Error) -> Self {
         CliError::failure(format!("{e:#}"))

@@ -3,7 +3,9 @@
 mod cli;
 mod commands;
 mod exit;
+mod output;
 mod settings;
+mod template;
 
 use std::process::ExitCode;
 
@@ -49,6 +51,34 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Version(args)) => commands::version::run(args),
         Some(Command::Info) => commands::info::run(&settings),
         Some(Command::Dockerfile(cmd)) => commands::dockerfile::run(cmd),
+        Some(command) => {
+            let mut engine = berth_engine::Engine::open(&settings.root).map_err(|e| {
+                CliError::failure(format!("opening store {}: {e}", settings.root.display()))
+            })?;
+            run_engine_command(&mut engine, command)
+        }
+    }
+}
+
+/// Verbs that work on the store.
+fn run_engine_command(
+    engine: &mut berth_engine::Engine,
+    command: &Command,
+) -> Result<(), CliError> {
+    use cli::ImageCommand;
+    use commands::images;
+    match command {
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::images(engine, a),
+        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => images::import(engine, a),
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(engine, a),
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(engine, a),
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => {
+            images::history(engine, a)
+        }
+        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => {
+            images::inspect(engine, a)
+        }
+        Command::Version(_) | Command::Info | Command::Dockerfile(_) => Ok(()),
     }
 }
 

@@ -1,0 +1,420 @@
+//! Images: import a root filesystem, resolve names and IDs, list, tag,
+//! remove, inspect and show history, with Docker's rules and output shapes.
+
+use std::io::{Read, Write};
+
+use berth_oci::{
+    chain_ids, id_prefix, media_type, ContainerConfig, Descriptor, Digest, DigestWriter, History,
+    ImageConfig, Manifest, MediaType, Reference, RootFs,
+};
+use berth_store::{ImageLayer, ImageRecord, LayerRecord};
+use serde_json::{json, Value};
+
+use crate::config_edit::apply_changes;
+use crate::time::{now, parse_rfc3339, rfc3339};
+use crate::{Engine, Error, Result};
+
+/// Options of `berth import`.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// `REPO[:TAG]` to tag the new image with.
+    pub reference: Option<String>,
+    /// Dockerfile instructions to apply to the config (`--change`).
+    pub changes: Vec<String>,
+    /// The history comment (`--message`).
+    pub message: Option<String>,
+}
+
+/// One row of `berth images`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSummary {
+    pub id: Digest,
+    /// Familiar `repo:tag` names, sorted.
+    pub repo_tags: Vec<String>,
+    /// Seconds since the epoch.
+    pub created: i64,
+    pub size: u64,
+}
+
+/// What `rmi` did, line by line as Docker prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removed {
+    Untagged(String),
+    Deleted(Digest),
+}
+
+/// One row of `berth history`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRow {
+    /// The image ID for the top row, `None` (`<missing>`) below it.
+    pub id: Option<Digest>,
+    pub created: Option<i64>,
+    pub created_by: String,
+    pub size: u64,
+    pub comment: String,
+}
+
+/// The gzip level for layers berth writes.
+const LAYER_GZIP_LEVEL: u32 = 1;
+
+/// The Go name of this machine's architecture.
+pub fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    }
+}
+
+impl Engine {
+    /// Imports a root filesystem tarball (plain, gzip or zstd) as a
+    /// one-layer image; returns its ID.
+    pub fn import(&mut self, reader: impl Read, opts: &ImportOptions) -> Result<Digest> {
+        let target = opts
+            .reference
+            .as_deref()
+            .map(parse_tag_reference)
+            .transpose()?;
+        let (_, mut tar) = berth_fs::decompress(reader)?;
+        let ingest = self.store.content().ingest(None)?;
+        let mut gz = berth_fs::gzip_writer(ingest, LAYER_GZIP_LEVEL);
+        let mut hasher = DigestWriter::sha256();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = tar
+                .read(&mut buf)
+                .map_err(|e| Error::io("import stream", e))?;
+            let Some(chunk) = buf.get(..n) else { break };
+            if chunk.is_empty() {
+                break;
+            }
+            hasher.update(chunk);
+            gz.write_all(chunk)
+                .map_err(|e| Error::io("import layer", e))?;
+        }
+        let ingest = gz.finish().map_err(|e| Error::io("import layer", e))?;
+        let (blob, blob_size) = ingest.commit()?;
+        let (diff_id, tar_size) = hasher.finish();
+        if tar_size == 0 {
+            return Err(Error::Invalid("import: the input is empty".into()));
+        }
+
+        let (secs, nanos) = now();
+        let created = rfc3339(secs, nanos);
+        let mut container_config = ContainerConfig::default();
+        apply_changes(&mut container_config, &opts.changes)?;
+        let config = ImageConfig {
+            created: Some(created.clone()),
+            architecture: host_arch().to_string(),
+            os: "linux".to_string(),
+            config: Some(container_config),
+            rootfs: Some(RootFs {
+                diff_ids: vec![diff_id.clone()],
+                ..RootFs::default()
+            }),
+            history: vec![History {
+                created: Some(created),
+                created_by: String::new(),
+                comment: opts
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| "Imported from -".to_string()),
+                ..History::default()
+            }],
+            ..ImageConfig::default()
+        };
+        let layer = LayerRecord {
+            diff_id: diff_id.clone(),
+            blob: blob.clone(),
+            media_type: media_type::OCI_LAYER_TAR_GZIP.to_string(),
+            size: blob_size,
+        };
+        let id = self.store_image(&config, &[layer], secs)?;
+        if let Some(target) = target {
+            self.store.meta_mut().set_tag(&target.to_string(), &id)?;
+        }
+        Ok(id)
+    }
+
+    /// Writes the config and manifest blobs, unpacks the layers into
+    /// snapshots and records the image. Returns the image ID.
+    pub fn store_image(
+        &mut self,
+        config: &ImageConfig,
+        layers: &[LayerRecord],
+        created_at: i64,
+    ) -> Result<Digest> {
+        let config_bytes = config.to_canonical_json()?;
+        let id = self.store.content().write_blob(&config_bytes)?;
+        let diff_ids = config.diff_ids().to_vec();
+        if diff_ids.len() != layers.len() {
+            return Err(Error::Invalid(format!(
+                "image has {} diff IDs but {} layers",
+                diff_ids.len(),
+                layers.len()
+            )));
+        }
+        let chain = chain_ids(&diff_ids);
+        let mut size = 0;
+        for (i, layer) in layers.iter().enumerate() {
+            let parent = i.checked_sub(1).and_then(|p| chain.get(p));
+            let Some(chain_id) = chain.get(i) else { break };
+            let snapshot =
+                self.store
+                    .unpack_layer(chain_id, parent, &layer.diff_id, &layer.blob)?;
+            size += snapshot.size;
+        }
+        let manifest = Manifest::new(
+            MediaType::OciManifest,
+            Descriptor::new(MediaType::OciConfig, id.clone(), config_bytes.len() as u64),
+            layers
+                .iter()
+                .map(|l| {
+                    Descriptor::new(
+                        MediaType::from(l.media_type.as_str()),
+                        l.blob.clone(),
+                        l.size,
+                    )
+                })
+                .collect(),
+        );
+        let manifest_digest = self.store.content().write_blob(&manifest.to_json()?)?;
+        let record = ImageRecord {
+            id: id.clone(),
+            manifest: Some(manifest_digest),
+            created_at,
+            size,
+            layers: layers
+                .iter()
+                .map(|l| ImageLayer {
+                    diff_id: l.diff_id.clone(),
+                    blob: l.blob.clone(),
+                })
+                .collect(),
+        };
+        self.store.meta_mut().put_image(&record, layers)?;
+        Ok(id)
+    }
+
+    /// Finds an image by name (`busybox`, `app:1`, `app@sha256:…`), full ID
+    /// (`sha256:…`) or unique ID prefix.
+    pub fn resolve_image(&self, name: &str) -> Result<Digest> {
+        let meta = self.store.meta();
+        if let Ok(digest) = name.parse::<Digest>() {
+            if meta.image(&digest)?.is_some() {
+                return Ok(digest);
+            }
+        }
+        if let Ok(reference) = Reference::parse(name) {
+            if let Some(id) = meta.tag(&reference.to_string())? {
+                return Ok(id);
+            }
+        }
+        if let Some(prefix) = id_prefix(name) {
+            let matches = meta.images_with_prefix(prefix)?;
+            match matches.as_slice() {
+                [one] => return Ok(one.clone()),
+                [] => {}
+                _ => {
+                    return Err(Error::Conflict(format!(
+                        "multiple IDs found with provided prefix: {prefix}"
+                    )))
+                }
+            }
+        }
+        Err(Error::NotFound(format!("No such image: {name}")))
+    }
+
+    /// The config of an image.
+    pub fn image_config(&self, id: &Digest) -> Result<ImageConfig> {
+        Ok(ImageConfig::from_slice(&self.store.content().read(id)?)?)
+    }
+
+    /// Familiar names of the tags pointing at `id`, sorted.
+    fn repo_tags(&self, id: &Digest) -> Result<Vec<String>> {
+        let mut names: Vec<String> = self
+            .store
+            .meta()
+            .tags()?
+            .into_iter()
+            .filter(|(_, target)| target == id)
+            .map(|(name, _)| familiar(&name))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Every image with its tags (`berth images`); newest first.
+    pub fn list_images(&self) -> Result<Vec<ImageSummary>> {
+        let mut out = Vec::new();
+        for id in self.store.meta().image_ids()? {
+            let Some(record) = self.store.meta().image(&id)? else {
+                continue;
+            };
+            let created = self
+                .image_config(&id)
+                .ok()
+                .and_then(|c| c.created.as_deref().and_then(parse_rfc3339))
+                .unwrap_or(record.created_at);
+            out.push(ImageSummary {
+                repo_tags: self.repo_tags(&id)?,
+                id,
+                created,
+                size: record.size,
+            });
+        }
+        out.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    /// `berth tag SOURCE TARGET`.
+    pub fn tag(&mut self, source: &str, target: &str) -> Result<()> {
+        let id = self.resolve_image(source)?;
+        let target = parse_tag_reference(target)?;
+        self.store.meta_mut().set_tag(&target.to_string(), &id)?;
+        Ok(())
+    }
+
+    /// `berth rmi [-f] NAME`: untags, and deletes the image when its last
+    /// tag goes (or when it is named by ID).
+    pub fn remove_image(&mut self, name: &str, force: bool) -> Result<Vec<Removed>> {
+        let id = self.resolve_image(name)?;
+        let tags: Vec<String> = self
+            .store
+            .meta()
+            .tags()?
+            .into_iter()
+            .filter(|(_, target)| *target == id)
+            .map(|(n, _)| n)
+            .collect();
+        let named_tag = Reference::parse(name)
+            .ok()
+            .map(|r| r.to_string())
+            .filter(|r| tags.contains(r));
+        let mut out = Vec::new();
+        if let Some(tag) = named_tag {
+            self.store.meta_mut().remove_tag(&tag)?;
+            out.push(Removed::Untagged(familiar(&tag)));
+            if tags.len() > 1 {
+                return Ok(out);
+            }
+        } else {
+            if tags.len() > 1 && !force {
+                return Err(Error::Conflict(format!(
+                    "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
+                    id.short()
+                )));
+            }
+            for tag in &tags {
+                self.store.meta_mut().remove_tag(tag)?;
+                out.push(Removed::Untagged(familiar(tag)));
+            }
+        }
+        self.store.meta_mut().delete_image(&id)?;
+        out.push(Removed::Deleted(id));
+        Ok(out)
+    }
+
+    /// `berth image inspect`: Docker's `ImageInspect` JSON.
+    pub fn inspect_image(&self, name: &str) -> Result<Value> {
+        let id = self.resolve_image(name)?;
+        let record = self
+            .store
+            .meta()
+            .image(&id)?
+            .ok_or_else(|| Error::NotFound(format!("No such image: {name}")))?;
+        let config = self.image_config(&id)?;
+        let chain = chain_ids(config.diff_ids());
+        let snapshots = self.store.snapshots();
+        let mut lower = Vec::new();
+        for c in chain.iter().rev() {
+            if let Some(s) = snapshots.get(self.store.meta(), c)? {
+                lower.push(snapshots.fs_dir(s.id).to_string_lossy().into_owned());
+            }
+        }
+        let repo_digests: Vec<String> = Vec::new();
+        let mut inspect = json!({
+            "Id": id.to_string(),
+            "RepoTags": self.repo_tags(&id)?,
+            "RepoDigests": repo_digests,
+            "Parent": "",
+            "Comment": config.history.last().map(|h| h.comment.clone()).unwrap_or_default(),
+            "Created": config.created.clone().unwrap_or_default(),
+            "DockerVersion": "",
+            "Author": config.author,
+            "Config": config.config.clone().map(|c| serde_json::to_value(c).unwrap_or(Value::Null)),
+            "Architecture": config.architecture,
+            "Os": config.os,
+            "Size": record.size,
+            "GraphDriver": {
+                "Name": "overlay2",
+                "Data": { "LowerDir": lower.join(":") },
+            },
+            "RootFS": {
+                "Type": "layers",
+                "Layers": config.diff_ids().iter().map(Digest::to_string).collect::<Vec<_>>(),
+            },
+            "Metadata": { "LastTagTime": "0001-01-01T00:00:00Z" },
+        });
+        if !config.variant.is_empty() {
+            inspect["Variant"] = Value::String(config.variant.clone());
+        }
+        Ok(inspect)
+    }
+
+    /// `berth history`: newest step first.
+    pub fn history(&self, name: &str) -> Result<Vec<HistoryRow>> {
+        let id = self.resolve_image(name)?;
+        let config = self.image_config(&id)?;
+        let chain = chain_ids(config.diff_ids());
+        let mut layer_sizes = Vec::new();
+        for c in &chain {
+            let size = self
+                .store
+                .snapshots()
+                .get(self.store.meta(), c)?
+                .map_or(0, |s| s.size);
+            layer_sizes.push(size);
+        }
+        let mut layers = layer_sizes.into_iter();
+        let mut rows: Vec<HistoryRow> = config
+            .history
+            .iter()
+            .map(|h| HistoryRow {
+                id: None,
+                created: h.created.as_deref().and_then(parse_rfc3339),
+                created_by: h.created_by.clone(),
+                size: if h.empty_layer {
+                    0
+                } else {
+                    layers.next().unwrap_or(0)
+                },
+                comment: h.comment.clone(),
+            })
+            .collect();
+        rows.reverse();
+        if let Some(top) = rows.first_mut() {
+            top.id = Some(id);
+        }
+        Ok(rows)
+    }
+}
+
+/// `REPO[:TAG]` for tagging: a digest is not allowed, `:latest` by default.
+fn parse_tag_reference(text: &str) -> Result<Reference> {
+    let reference = Reference::parse(text).map_err(|e| Error::Invalid(format!("{text}: {e}")))?;
+    if reference.digest().is_some() {
+        return Err(Error::Invalid(format!(
+            "refusing to create a tag with a digest reference: {text}"
+        )));
+    }
+    Ok(reference)
+}
+
+/// `docker.io/library/busybox:latest` → `busybox:latest`.
+fn familiar(name: &str) -> String {
+    Reference::parse(name)
+        .map(|r| r.familiar_string())
+        .unwrap_or_else(|_| name.to_string())
+}

@@ -1,0 +1,47 @@
+//! The one facade that the CLI and the API call: images (import, list, tag,
+//! remove, inspect, history), and later containers, volumes and networks.
+//! It owns policy (Docker's rules for names, tags and removal); the store
+//! below it owns mechanisms.
+//!
+//! ```no_run
+//! let mut engine = berth_engine::Engine::open("/var/lib/berth".as_ref()).unwrap();
+//! let tar = std::fs::File::open("rootfs.tar").unwrap();
+//! let opts = berth_engine::ImportOptions { reference: Some("app:1".into()), ..Default::default() };
+//! let id = engine.import(tar, &opts).unwrap();
+//! println!("{id}");
+//! ```
+
+pub mod config_edit;
+mod error;
+mod images;
+pub mod time;
+
+use std::path::Path;
+
+use berth_store::Store;
+
+pub use error::{Error, Result};
+pub use images::{host_arch as images_host_arch, HistoryRow, ImageSummary, ImportOptions, Removed};
+
+/// An opened engine over one store root.
+#[derive(Debug)]
+pub struct Engine {
+    store: Store,
+}
+
+impl Engine {
+    /// Opens the store at `root` (creating it if needed).
+    pub fn open(root: &Path) -> Result<Engine> {
+        Ok(Engine {
+            store: Store::open(root)?,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+}
