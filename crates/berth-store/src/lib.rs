@@ -12,8 +12,10 @@
 //! assert!(store.content().size(&digest).unwrap().is_some());
 //! ```
 
+mod check;
 mod content;
 mod error;
+mod gc;
 mod layout;
 mod meta;
 mod snapshots;
@@ -21,10 +23,12 @@ mod snapshots;
 use std::path::{Path, PathBuf};
 
 pub use berth_oci::{Digest, ErrorKind};
+pub use check::{CheckReport, Fault, FaultKind};
 pub use content::{BlobFault, ContentStore, Ingest};
 pub use error::Error;
+pub use gc::{DiskUsage, GcOptions, GcReport, DEFAULT_GRACE};
 pub use layout::Layout;
-pub use meta::{ImageLayer, ImageRecord, LayerRecord, Metadata, SCHEMA_VERSION};
+pub use meta::{ImageLayer, ImageRecord, LayerRecord, Metadata, SnapshotRow, SCHEMA_VERSION};
 pub use snapshots::{OverlaySpec, Snapshot, Snapshots, MAX_LAYER_BYTES, MOUNT_OPTIONS_MAX};
 
 /// Results of store operations.
