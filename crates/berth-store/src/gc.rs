@@ -146,17 +146,18 @@ impl Store {
         // A kept snapshot (reached, fresh or being unpacked) keeps its
         // ancestors: the parent column is a foreign key.
         let doomed: HashSet<&Digest> = snapshot_candidates.iter().map(|r| &r.chain_id).collect();
-        let mut needed = HashSet::new();
+        let parent_of: HashMap<&Digest, &Digest> = rows_now
+            .iter()
+            .filter_map(|r| r.parent.as_ref().map(|p| (&r.chain_id, p)))
+            .collect();
+        let mut needed: HashSet<&Digest> = HashSet::new();
         for row in rows_now.iter().filter(|r| !doomed.contains(&r.chain_id)) {
             let mut at = row.parent.as_ref();
             while let Some(parent) = at {
-                if !needed.insert(parent.clone()) {
+                if !needed.insert(parent) {
                     break;
                 }
-                at = rows_now
-                    .iter()
-                    .find(|r| &r.chain_id == parent)
-                    .and_then(|r| r.parent.as_ref());
+                at = parent_of.get(parent).copied();
             }
         }
         snapshot_candidates.retain(|r| !needed.contains(&r.chain_id));

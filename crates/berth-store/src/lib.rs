@@ -5,6 +5,8 @@
 //! being written (`ingest/<id>/`, swept at start-up when its writer died);
 //! the *metadata DB* (`berth.db`, SQLite in WAL mode) records images, tags,
 //! layers, snapshots and leases. Layout and rules: `shared/DESIGN.md` §3.
+//! [`Store::check`] re-verifies all of it (`berth system check`);
+//! [`Store::gc`] removes what no image or lease reaches.
 //!
 //! ```no_run
 //! let store = berth_store::Store::open("/var/lib/berth".as_ref()).unwrap();
