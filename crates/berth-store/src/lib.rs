@@ -5,6 +5,8 @@
 //! being written (`ingest/<id>/`, swept at start-up when its writer died);
 //! the *metadata DB* (`berth.db`, SQLite in WAL mode) records images, tags,
 //! layers, snapshots and leases. Layout and rules: `shared/DESIGN.md` §3.
+//! [`Store::check`] re-verifies all of it (`berth system check`);
+//! [`Store::gc`] removes what no image or lease reaches.
 //!
 //! ```no_run
 //! let store = berth_store::Store::open("/var/lib/berth".as_ref()).unwrap();
@@ -12,8 +14,10 @@
 //! assert!(store.content().size(&digest).unwrap().is_some());
 //! ```
 
+mod check;
 mod content;
 mod error;
+mod gc;
 mod layout;
 mod meta;
 mod snapshots;
@@ -21,10 +25,12 @@ mod snapshots;
 use std::path::{Path, PathBuf};
 
 pub use berth_oci::{Digest, ErrorKind};
+pub use check::{CheckReport, Fault, FaultKind};
 pub use content::{BlobFault, ContentStore, Ingest};
 pub use error::Error;
+pub use gc::{DiskUsage, GcOptions, GcReport, DEFAULT_GRACE};
 pub use layout::Layout;
-pub use meta::{ImageLayer, ImageRecord, LayerRecord, Metadata, SCHEMA_VERSION};
+pub use meta::{ImageLayer, ImageRecord, LayerRecord, Metadata, SnapshotRow, SCHEMA_VERSION};
 pub use snapshots::{OverlaySpec, Snapshot, Snapshots, MAX_LAYER_BYTES, MOUNT_OPTIONS_MAX};
 
 /// Results of store operations.

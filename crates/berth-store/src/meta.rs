@@ -91,6 +91,20 @@ pub struct LayerRecord {
     pub size: u64,
 }
 
+/// A row of the snapshots table, committed or not (for check and GC; the
+/// snapshot API itself only hands out committed [`crate::Snapshot`]s).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotRow {
+    pub chain_id: Digest,
+    /// `snapshots/<id>/`.
+    pub id: i64,
+    pub parent: Option<Digest>,
+    pub diff_id: Digest,
+    pub committed: bool,
+    /// Unpacked bytes, once committed.
+    pub size: Option<u64>,
+}
+
 /// The metadata DB.
 #[derive(Debug)]
 pub struct Metadata {
@@ -406,5 +420,98 @@ impl Metadata {
             .query_map(params![kind, now], |r| r.get::<_, String>(0))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
+    }
+
+    /// Image IDs no tag points at (Docker's dangling images).
+    pub fn untagged_image_ids(&self) -> Result<Vec<Digest>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id FROM images WHERE id NOT IN (SELECT image_id FROM tags)
+             ORDER BY created_at DESC, id",
+        )?;
+        let ids = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .map(|row| digest_column(row?))
+            .collect();
+        ids
+    }
+
+    /// Every row of the layers table.
+    pub fn layer_records(&self) -> Result<Vec<LayerRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT diff_id, blob, media_type, size FROM layers ORDER BY blob")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })?
+            .map(|row| {
+                let (diff_id, blob, media_type, size) = row?;
+                Ok(LayerRecord {
+                    diff_id: digest_column(diff_id)?,
+                    blob: digest_column(blob)?,
+                    media_type,
+                    size: size.max(0) as u64,
+                })
+            })
+            .collect();
+        rows
+    }
+
+    /// Forgets the layers stored as `blob` (once the blob is gone); returns
+    /// how many rows went.
+    pub fn delete_layer_records(&mut self, blob: &Digest) -> Result<usize> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "DELETE FROM layers WHERE blob = ?1",
+                params![blob.to_string()],
+            )?)
+        })
+    }
+
+    /// Every snapshot row, committed or not, by id.
+    pub fn snapshot_rows(&self) -> Result<Vec<SnapshotRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT chain_id, id, parent, diff_id, committed, size FROM snapshots ORDER BY id",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
+                ))
+            })?
+            .map(|row| {
+                let (chain_id, id, parent, diff_id, committed, size) = row?;
+                Ok(SnapshotRow {
+                    chain_id: digest_column(chain_id)?,
+                    id,
+                    parent: parent.map(digest_column).transpose()?,
+                    diff_id: digest_column(diff_id)?,
+                    committed: committed != 0,
+                    size: size.map(|s| s.max(0) as u64),
+                })
+            })
+            .collect();
+        rows
+    }
+
+    /// Deletes the leases that expired at or before `now` (their resources
+    /// go with them); returns how many.
+    pub fn expire_leases(&mut self, now: i64) -> Result<usize> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "DELETE FROM leases WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+                params![now],
+            )?)
+        })
     }
 }
