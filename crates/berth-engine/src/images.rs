@@ -7,7 +7,7 @@ use berth_oci::{
     chain_ids, id_prefix, media_type, ContainerConfig, Descriptor, Digest, DigestWriter, History,
     ImageConfig, Manifest, MediaType, Reference, RootFs,
 };
-use berth_store::{ImageLayer, ImageRecord, LayerRecord};
+use berth_store::{GcOptions, ImageLayer, ImageRecord, LayerRecord};
 use serde_json::{json, Value};
 
 use crate::config_edit::apply_changes;
@@ -54,6 +54,12 @@ pub struct HistoryRow {
     pub comment: String,
 }
 
+/// GC after removing images frees their content at once, as Docker does;
+/// content of operations in progress is protected by their leases.
+const IMMEDIATE_GC: GcOptions = GcOptions {
+    grace: std::time::Duration::ZERO,
+};
+
 /// The gzip level for layers berth writes.
 const LAYER_GZIP_LEVEL: u32 = 1;
 
@@ -76,6 +82,38 @@ impl Engine {
             .as_deref()
             .map(parse_tag_reference)
             .transpose()?;
+        let guard = self.store.begin_write()?;
+        let lease = self.begin_lease("import")?;
+        let result = self.import_leased(reader, opts, target, &lease);
+        self.store.meta_mut().delete_lease(&lease)?;
+        drop(guard);
+        result
+    }
+
+    /// Creates a lease that keeps what an operation writes safe from a
+    /// concurrent GC until the image is recorded.
+    pub(crate) fn begin_lease(&mut self, what: &str) -> Result<String> {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let (secs, nanos) = now();
+        let id = format!(
+            "{what}-{}-{}-{nanos}",
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        // Expires on its own if this process dies mid-operation.
+        self.store
+            .meta_mut()
+            .create_lease(&id, secs, Some(secs + 24 * 3600))?;
+        Ok(id)
+    }
+
+    fn import_leased(
+        &mut self,
+        reader: impl Read,
+        opts: &ImportOptions,
+        target: Option<Reference>,
+        lease: &str,
+    ) -> Result<Digest> {
         let (_, mut tar) = berth_fs::decompress(reader)?;
         let ingest = self.store.content().ingest(None)?;
         let mut gz = berth_fs::gzip_writer(ingest, LAYER_GZIP_LEVEL);
@@ -95,6 +133,9 @@ impl Engine {
         }
         let ingest = gz.finish().map_err(|e| Error::io("import layer", e))?;
         let (blob, blob_size) = ingest.commit()?;
+        self.store
+            .meta_mut()
+            .lease_resource(lease, "blob", &blob.to_string())?;
         let (diff_id, tar_size) = hasher.finish();
         if tar_size == 0 {
             return Err(Error::Invalid("import: the input is empty".into()));
@@ -130,7 +171,7 @@ impl Engine {
             media_type: media_type::OCI_LAYER_TAR_GZIP.to_string(),
             size: blob_size,
         };
-        let id = self.store_image(&config, &[layer], secs)?;
+        let id = self.store_image(&config, &[layer], secs, Some(lease))?;
         if let Some(target) = target {
             self.store.meta_mut().set_tag(&target.to_string(), &id)?;
         }
@@ -144,8 +185,17 @@ impl Engine {
         config: &ImageConfig,
         layers: &[LayerRecord],
         created_at: i64,
+        lease: Option<&str>,
     ) -> Result<Digest> {
         let config_bytes = config.to_canonical_json()?;
+        let chain = chain_ids(config.diff_ids());
+        if let Some(lease) = lease {
+            let meta = self.store.meta_mut();
+            meta.lease_resource(lease, "blob", &Digest::sha256_of(&config_bytes).to_string())?;
+            for c in &chain {
+                meta.lease_resource(lease, "snapshot", &c.to_string())?;
+            }
+        }
         let id = self.store.content().write_blob(&config_bytes)?;
         let diff_ids = config.diff_ids().to_vec();
         if diff_ids.len() != layers.len() {
@@ -155,7 +205,6 @@ impl Engine {
                 layers.len()
             )));
         }
-        let chain = chain_ids(&diff_ids);
         let mut size = 0;
         for (i, layer) in layers.iter().enumerate() {
             let parent = i.checked_sub(1).and_then(|p| chain.get(p));
@@ -179,7 +228,15 @@ impl Engine {
                 })
                 .collect(),
         );
-        let manifest_digest = self.store.content().write_blob(&manifest.to_json()?)?;
+        let manifest_bytes = manifest.to_json()?;
+        if let Some(lease) = lease {
+            self.store.meta_mut().lease_resource(
+                lease,
+                "blob",
+                &Digest::sha256_of(&manifest_bytes).to_string(),
+            )?;
+        }
+        let manifest_digest = self.store.content().write_blob(&manifest_bytes)?;
         let record = ImageRecord {
             id: id.clone(),
             manifest: Some(manifest_digest),
@@ -311,9 +368,36 @@ impl Engine {
                 out.push(Removed::Untagged(familiar(tag)));
             }
         }
-        self.store.meta_mut().delete_image(&id)?;
+        self.store.remove_image(&id)?;
         out.push(Removed::Deleted(id));
+        // Free what only this image used, as Docker does at once; anything
+        // an operation in progress wrote is protected by its lease.
+        self.store.gc(IMMEDIATE_GC)?;
         Ok(out)
+    }
+
+    /// `berth image prune`: removes dangling images (with `all`, every
+    /// image), then their content. Returns what was removed and the bytes
+    /// freed.
+    pub fn prune_images(&mut self, all: bool) -> Result<(Vec<Removed>, u64)> {
+        let victims = if all {
+            self.store.meta().image_ids()?
+        } else {
+            self.store.dangling_images()?
+        };
+        let mut removed = Vec::new();
+        for id in victims {
+            for (tag, target) in self.store.meta().tags()? {
+                if target == id {
+                    self.store.meta_mut().remove_tag(&tag)?;
+                    removed.push(Removed::Untagged(familiar(&tag)));
+                }
+            }
+            self.store.remove_image(&id)?;
+            removed.push(Removed::Deleted(id));
+        }
+        let report = self.store.gc(IMMEDIATE_GC)?;
+        Ok((removed, report.bytes_freed()))
     }
 
     /// `berth image inspect`: Docker's `ImageInspect` JSON.

@@ -105,7 +105,12 @@ enum Roots {
 
 impl Store {
     /// Removes every blob and snapshot nothing reaches, and expired leases.
+    ///
+    /// It waits for every [`WriteGuard`] (an import, load or build in any
+    /// process) to finish, and holds new ones off while it runs, so nothing
+    /// is collected between being written and being recorded.
     pub fn gc(&mut self, opts: GcOptions) -> Result<GcReport> {
+        let _exclusive = self.lock_for_gc()?;
         let now = SystemTime::now();
         let mut report = GcReport {
             leases_expired: self.meta.expire_leases(unix_seconds(now))?,
@@ -194,7 +199,7 @@ impl Store {
         for blob in gone {
             report.layer_records_removed += self.meta.delete_layer_records(&blob)?;
         }
-        tracing::info!(
+        tracing::debug!(
             blobs = report.blobs_removed,
             snapshots = report.snapshots_removed,
             bytes = report.bytes_freed(),

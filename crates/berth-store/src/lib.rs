@@ -36,6 +36,12 @@ pub use snapshots::{OverlaySpec, Snapshot, Snapshots, MAX_LAYER_BYTES, MOUNT_OPT
 /// Results of store operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Held by an operation that writes content (see [`Store::begin_write`]).
+#[derive(Debug)]
+pub struct WriteGuard {
+    _file: std::fs::File,
+}
+
 /// An opened store root.
 #[derive(Debug)]
 pub struct Store {
@@ -54,13 +60,13 @@ impl Store {
         let content = ContentStore::new(layout.clone());
         let swept = content.sweep_abandoned_ingests()?;
         if swept > 0 {
-            tracing::info!(swept, "removed abandoned partial ingests");
+            tracing::debug!(swept, "removed abandoned partial ingests");
         }
         let mut meta = Metadata::open(&layout.db())?;
         let snapshots = Snapshots::new(layout.root().join("snapshots"));
         let abandoned = snapshots.sweep_abandoned(&mut meta)?;
         if abandoned > 0 {
-            tracing::info!(abandoned, "removed abandoned partial snapshots");
+            tracing::debug!(abandoned, "removed abandoned partial snapshots");
         }
         Ok(Store {
             layout,
@@ -111,6 +117,31 @@ impl Store {
             diff_id,
             std::io::BufReader::new(file),
         )
+    }
+
+    /// Marks the start of an operation that writes content and records it
+    /// afterwards (import, load, pull, build). GC waits until every such
+    /// guard, in any process, is dropped; a killed process's guard goes
+    /// with it.
+    pub fn begin_write(&self) -> Result<WriteGuard> {
+        self.lock_gc_file(rustix::fs::FlockOperation::LockShared)
+            .map(|file| WriteGuard { _file: file })
+    }
+
+    fn lock_for_gc(&self) -> Result<std::fs::File> {
+        self.lock_gc_file(rustix::fs::FlockOperation::LockExclusive)
+    }
+
+    fn lock_gc_file(&self, op: rustix::fs::FlockOperation) -> Result<std::fs::File> {
+        let path = self.layout.root().join("gc.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        rustix::fs::flock(&file, op).map_err(|e| Error::io(&path, e.into()))?;
+        Ok(file)
     }
 
     /// The path of the metadata DB.

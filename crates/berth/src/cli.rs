@@ -72,6 +72,29 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Manage berth: check the store, show disk usage
+    #[command(subcommand)]
+    System(SystemCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Verify every blob, image and snapshot of the store; exit 1 on any fault
+    Check,
+    /// Show berth disk usage
+    Df,
+    /// Display system-wide information
+    Info,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove all unused images, not just dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +113,8 @@ pub enum ImageCommand {
     Tag(TagArgs),
     /// Show the history of an image
     History(HistoryArgs),
+    /// Remove unused images
+    Prune(PruneArgs),
 }
 
 #[derive(Debug, Args)]

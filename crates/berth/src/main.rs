@@ -49,7 +49,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Some(Command::Version(args)) => commands::version::run(args),
-        Some(Command::Info) => commands::info::run(&settings),
+        Some(Command::Info) | Some(Command::System(cli::SystemCommand::Info)) => {
+            commands::info::run(&settings)
+        }
         Some(Command::Dockerfile(cmd)) => commands::dockerfile::run(cmd),
         Some(command) => {
             let mut engine = berth_engine::Engine::open(&settings.root).map_err(|e| {
@@ -65,7 +67,7 @@ fn run_engine_command(
     engine: &mut berth_engine::Engine,
     command: &Command,
 ) -> Result<(), CliError> {
-    use cli::ImageCommand;
+    use cli::{ImageCommand, SystemCommand};
     use commands::images;
     match command {
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::images(engine, a),
@@ -78,7 +80,13 @@ fn run_engine_command(
         Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => {
             images::inspect(engine, a)
         }
-        Command::Version(_) | Command::Info | Command::Dockerfile(_) => Ok(()),
+        Command::Image(ImageCommand::Prune(a)) => commands::system::prune(engine, a),
+        Command::System(SystemCommand::Check) => commands::system::check(engine),
+        Command::System(SystemCommand::Df) => commands::system::df(engine),
+        Command::Version(_)
+        | Command::Info
+        | Command::System(SystemCommand::Info)
+        | Command::Dockerfile(_) => Ok(()),
     }
 }
 

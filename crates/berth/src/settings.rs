@@ -72,6 +72,7 @@ pub fn init_logging(level: LogLevel) {
     let _ = tracing_subscriber::fmt()
         .with_max_level(max)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }

@@ -1,0 +1,133 @@
+//! `berth system check|df` and `berth image prune`.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use berth_engine::{Engine, Removed};
+
+use crate::cli::PruneArgs;
+use crate::exit::CliError;
+use crate::output::{human_size, table};
+
+/// Verifies the store; lists each fault and exits 1 when there is one.
+pub fn check(engine: &Engine) -> Result<(), CliError> {
+    let report = engine
+        .store()
+        .check()
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    for fault in &report.faults {
+        println!("{}: {fault}", fault.kind.as_str());
+    }
+    let summary = format!(
+        "{} blobs, {} images, {} snapshots checked",
+        report.blobs_checked, report.images_checked, report.snapshots_checked
+    );
+    if report.is_clean() {
+        println!("store is clean: {summary}");
+        Ok(())
+    } else {
+        Err(CliError::failure(format!(
+            "store has {} fault(s): {summary}",
+            report.faults.len()
+        )))
+    }
+}
+
+/// Docker's `system df` table.
+pub fn df(engine: &Engine) -> Result<(), CliError> {
+    let usage = engine
+        .store()
+        .disk_usage()
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    let percent = |part: u64, whole: u64| {
+        if whole == 0 {
+            0
+        } else {
+            part.saturating_mul(100) / whole
+        }
+    };
+    let active = usage.images - usage.dangling_images;
+    let rows = vec![
+        vec![
+            "Images".to_string(),
+            usage.images.to_string(),
+            active.to_string(),
+            human_size(usage.image_bytes),
+            format!(
+                "{} ({}%)",
+                human_size(usage.reclaimable),
+                percent(usage.reclaimable, usage.image_bytes)
+            ),
+        ],
+        vec![
+            "Containers".into(),
+            "0".into(),
+            "0".into(),
+            "0B".into(),
+            "0B".into(),
+        ],
+        vec![
+            "Local Volumes".into(),
+            "0".into(),
+            "0".into(),
+            "0B".into(),
+            "0B".into(),
+        ],
+        vec![
+            "Build Cache".into(),
+            "0".into(),
+            "0".into(),
+            "0B".into(),
+            "0B".into(),
+        ],
+    ];
+    print!(
+        "{}",
+        table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows)
+    );
+    Ok(())
+}
+
+/// Asks `question [y/N]` on the terminal; anything but `y` declines.
+fn confirm(question: &str) -> bool {
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim(), "y" | "Y" | "yes")
+}
+
+pub fn prune(engine: &mut Engine, args: &PruneArgs) -> Result<(), CliError> {
+    if !args.force {
+        let warning = if args.all {
+            "WARNING! This will remove all images without at least one container associated to them."
+        } else {
+            "WARNING! This will remove all dangling images."
+        };
+        let interactive = std::io::stdin().is_terminal();
+        if !interactive || !confirm(&format!("{warning}\nAre you sure you want to continue?")) {
+            if !interactive {
+                eprintln!(
+                    "{warning}\nNot confirmed (standard input is not a terminal): use --force."
+                );
+            }
+            return Ok(());
+        }
+    }
+    let (removed, freed) = engine
+        .prune_images(args.all)
+        .map_err(CliError::from_engine)?;
+    if !removed.is_empty() {
+        println!("Deleted Images:");
+        for r in &removed {
+            match r {
+                Removed::Untagged(n) => println!("untagged: {n}"),
+                Removed::Deleted(d) => println!("deleted: {d}"),
+            }
+        }
+        println!();
+    }
+    println!("Total reclaimed space: {}", human_size(freed));
+    Ok(())
+}
