@@ -196,7 +196,8 @@ pub struct LoadArgs {
     /// Read from tar archive file, instead of STDIN (plain, gzip or zstd)
     #[arg(short, long, value_name = "FILE")]
     pub input: Option<String>,
-    /// Suppress the load output
+    /// Suppress the load progress output (the "Loaded image" lines are still
+    /// printed, as by docker)
     #[arg(short, long)]
     pub quiet: bool,
 }

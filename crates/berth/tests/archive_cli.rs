@@ -223,6 +223,16 @@ fn save_and_load_round_trip_in_every_form() {
     );
     assert_eq!(inspect(&third, "busybox")["Id"], Value::String(id.clone()));
 
+    // A gzip-compressed archive on standard input.
+    let gz = dir.path().join("busybox.tar.gz");
+    let out = Command::new("gzip").arg("-c").arg(&file).output().unwrap();
+    std::fs::write(&gz, &out.stdout).unwrap();
+    let fifth = dir.path().join("fifth");
+    assert_eq!(
+        ok(berth_at(&fifth, &["load"], Some(&out.stdout), &[])),
+        "Loaded image: busybox:latest\n"
+    );
+
     // By ID: no name.
     let by_id = berth(&root, &["save", &id[7..19]]);
     let fourth = dir.path().join("fourth");
