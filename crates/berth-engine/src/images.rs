@@ -25,6 +25,36 @@ pub struct ImportOptions {
     pub message: Option<String>,
 }
 
+/// An image to record: its config (bytes and parsed), its layer blobs, and
+/// the manifest when one came with it.
+#[derive(Debug)]
+pub struct NewImage<'a> {
+    pub config_bytes: &'a [u8],
+    pub config: &'a ImageConfig,
+    pub layers: &'a [LayerRecord],
+    /// Kept as given; `None` writes berth's own OCI manifest.
+    pub manifest: Option<Vec<u8>>,
+    pub created_at: i64,
+}
+
+/// The OCI manifest berth writes for a config and its layer blobs.
+pub fn oci_manifest(config: &Digest, config_size: u64, layers: &[LayerRecord]) -> Manifest {
+    Manifest::new(
+        MediaType::OciManifest,
+        Descriptor::new(MediaType::OciConfig, config.clone(), config_size),
+        layers
+            .iter()
+            .map(|l| {
+                Descriptor::new(
+                    MediaType::from(l.media_type.as_str()),
+                    l.blob.clone(),
+                    l.size,
+                )
+            })
+            .collect(),
+    )
+}
+
 /// One row of `berth images`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageSummary {
@@ -171,7 +201,15 @@ impl Engine {
             media_type: media_type::OCI_LAYER_TAR_GZIP.to_string(),
             size: blob_size,
         };
-        let id = self.store_image(&config, &[layer], secs, Some(lease))?;
+        let config_bytes = config.to_canonical_json()?;
+        let image = NewImage {
+            config_bytes: &config_bytes,
+            config: &config,
+            layers: &[layer],
+            manifest: None,
+            created_at: secs,
+        };
+        let id = self.store_image(image, Some(lease))?;
         if let Some(target) = target {
             self.store.meta_mut().set_tag(&target.to_string(), &id)?;
         }
@@ -179,25 +217,17 @@ impl Engine {
     }
 
     /// Writes the config and manifest blobs, unpacks the layers into
-    /// snapshots and records the image. Returns the image ID.
-    pub fn store_image(
-        &mut self,
-        config: &ImageConfig,
-        layers: &[LayerRecord],
-        created_at: i64,
-        lease: Option<&str>,
-    ) -> Result<Digest> {
-        let config_bytes = config.to_canonical_json()?;
-        let chain = chain_ids(config.diff_ids());
-        if let Some(lease) = lease {
-            let meta = self.store.meta_mut();
-            meta.lease_resource(lease, "blob", &Digest::sha256_of(&config_bytes).to_string())?;
-            for c in &chain {
-                meta.lease_resource(lease, "snapshot", &c.to_string())?;
-            }
-        }
-        let id = self.store.content().write_blob(&config_bytes)?;
-        let diff_ids = config.diff_ids().to_vec();
+    /// snapshots and records the image. Returns the image ID (the digest of
+    /// `image.config_bytes`, kept as given so a loaded image keeps its ID).
+    pub fn store_image(&mut self, image: NewImage<'_>, lease: Option<&str>) -> Result<Digest> {
+        let NewImage {
+            config_bytes,
+            config,
+            layers,
+            manifest,
+            created_at,
+        } = image;
+        let diff_ids = config.diff_ids();
         if diff_ids.len() != layers.len() {
             return Err(Error::Invalid(format!(
                 "image has {} diff IDs but {} layers",
@@ -205,6 +235,19 @@ impl Engine {
                 layers.len()
             )));
         }
+        let chain = chain_ids(diff_ids);
+        let expected = Digest::sha256_of(config_bytes);
+        if let Some(lease) = lease {
+            let meta = self.store.meta_mut();
+            meta.lease_resource(lease, "blob", &expected.to_string())?;
+            for c in &chain {
+                meta.lease_resource(lease, "snapshot", &c.to_string())?;
+            }
+        }
+        let (id, _) = self.store.content().write_from(
+            &mut &config_bytes[..],
+            Some((expected, config_bytes.len() as u64)),
+        )?;
         let mut size = 0;
         for (i, layer) in layers.iter().enumerate() {
             let parent = i.checked_sub(1).and_then(|p| chain.get(p));
@@ -214,21 +257,10 @@ impl Engine {
                     .unpack_layer(chain_id, parent, &layer.diff_id, &layer.blob)?;
             size += snapshot.size;
         }
-        let manifest = Manifest::new(
-            MediaType::OciManifest,
-            Descriptor::new(MediaType::OciConfig, id.clone(), config_bytes.len() as u64),
-            layers
-                .iter()
-                .map(|l| {
-                    Descriptor::new(
-                        MediaType::from(l.media_type.as_str()),
-                        l.blob.clone(),
-                        l.size,
-                    )
-                })
-                .collect(),
-        );
-        let manifest_bytes = manifest.to_json()?;
+        let manifest_bytes = match manifest {
+            Some(bytes) => bytes,
+            None => oci_manifest(&id, config_bytes.len() as u64, layers).to_json()?,
+        };
         if let Some(lease) = lease {
             self.store.meta_mut().lease_resource(
                 lease,

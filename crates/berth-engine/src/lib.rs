@@ -1,5 +1,5 @@
 //! The one facade that the CLI and the API call: images (import, list, tag,
-//! remove, inspect, history), and later containers, volumes and networks.
+//! remove, inspect, history, save, load), and later containers, volumes and networks.
 //! It owns policy (Docker's rules for names, tags and removal); the store
 //! below it owns mechanisms.
 //!
@@ -11,6 +11,7 @@
 //! println!("{id}");
 //! ```
 
+mod archive;
 pub mod config_edit;
 mod error;
 mod images;
@@ -20,8 +21,15 @@ use std::path::Path;
 
 use berth_store::Store;
 
+pub use archive::{
+    Loaded, ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, MAX_ARCHIVE_BYTES, MAX_ENTRIES,
+    MAX_ENTRY_BYTES, MAX_JSON_BYTES,
+};
 pub use error::{Error, Result};
-pub use images::{host_arch as images_host_arch, HistoryRow, ImageSummary, ImportOptions, Removed};
+pub use images::{
+    host_arch as images_host_arch, oci_manifest, HistoryRow, ImageSummary, ImportOptions, NewImage,
+    Removed,
+};
 
 /// An opened engine over one store root.
 #[derive(Debug)]

@@ -13,12 +13,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::fs::File;
+
 use std::io;
-use std::path::Path;
 
 use berth_oci::{chain_ids, Digest, ImageConfig, Manifest};
-use rustix::fs::{flock, FlockOperation};
 
 use crate::{BlobFault, Error, ImageRecord, Result, SnapshotRow, Store};
 
@@ -328,9 +326,9 @@ impl Store {
         for row in &rows {
             report.snapshots_checked += 1;
             let subject = format!("snapshot {} ({})", row.id, row.chain_id);
-            let dir = self.snapshots().dir().join(row.id.to_string());
+
             if !row.committed {
-                if lock_is_free(&dir.join("lock")) {
+                if self.snapshots().unpacker_gone(&row.chain_id) {
                     report.fault(
                         FaultKind::AbandonedSnapshot,
                         subject,
@@ -395,7 +393,8 @@ impl Store {
         for entry in entries {
             let entry = entry.map_err(|e| Error::io(root, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !owned.contains(&name) {
+            // `locks/` holds the unpackers' work locks.
+            if name != "locks" && !owned.contains(&name) {
                 strays.push(entry.path());
             }
         }
@@ -414,7 +413,7 @@ impl Store {
         let mut ingests = self.content().ingests()?;
         ingests.sort();
         for dir in ingests {
-            if lock_is_free(&dir.join("lock")) {
+            if crate::content::is_abandoned(&dir) {
                 report.fault(
                     FaultKind::AbandonedIngest,
                     format!("ingest {}", dir.display()),
@@ -430,15 +429,6 @@ enum Document {
     Missing,
     TooLarge(u64),
     Bytes(Vec<u8>),
-}
-
-/// True when no process holds the lock file (or there is none). Probes with a
-/// shared lock, released at once, and never creates the file.
-fn lock_is_free(path: &Path) -> bool {
-    let Ok(lock) = File::open(path) else {
-        return true;
-    };
-    flock(&lock, FlockOperation::NonBlockingLockShared).is_ok()
 }
 
 fn join(digests: &[Digest]) -> String {

@@ -3,9 +3,10 @@
 //! and renamed into `blobs/<algo>/<hex>` (read-only) with the directory
 //! fsynced. Nothing half-written is ever visible under `blobs/`.
 //!
-//! Each ingest holds an exclusive `flock` on its directory's lock file for its
-//! whole life, so start-up can tell abandoned ingests (writer died: lock
-//! free) from live ones in another process.
+//! Each ingest `ingest/<id>/` holds the work lock `ingest/<id>.lock` (see
+//! `locks`) for its whole life, taken before the directory exists, so
+//! start-up can tell abandoned ingests (writer died) from live ones in
+//! another process.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -14,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use berth_oci::{Algorithm, Digest, DigestWriter};
-use rustix::fs::{flock, FlockOperation};
 
+use crate::locks::{self, Probe, WorkLock};
 use crate::{Error, Layout, Result};
 
 /// Reads and writes blobs.
@@ -151,22 +152,35 @@ impl ContentStore {
         Ok(None)
     }
 
-    /// Removes ingest directories whose writer is gone (its lock is free).
-    /// Returns how many were removed.
+    /// Removes ingests whose writer is gone. Returns how many.
     pub fn sweep_abandoned_ingests(&self) -> Result<usize> {
         let root = self.layout.ingest_root();
-        let entries = match std::fs::read_dir(&root) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(Error::io(root, e)),
-        };
+        locks::sweep_temporaries(&root);
         let mut removed = 0;
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io(&root, e))?;
-            let dir = entry.path();
+        for dir in self.ingests()? {
             if is_abandoned(&dir) {
-                std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-                removed += 1;
+                let lock = WorkLock::take(&lock_path(&dir), false)?;
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+                    removed += 1;
+                }
+                if let Some(lock) = lock {
+                    lock.remove();
+                }
+            }
+        }
+        // Lock files whose directory is already gone.
+        let entries = std::fs::read_dir(&root).map_err(|e| Error::io(&root, e))?;
+        for entry in entries {
+            let path = entry.map_err(|e| Error::io(&root, e))?.path();
+            let is_lock = path.extension().is_some_and(|e| e == "lock")
+                && !path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(".tmp-"));
+            if is_lock && !path.with_extension("").exists() {
+                if let Some(lock) = WorkLock::take(&path, false)? {
+                    lock.remove();
+                }
             }
         }
         Ok(removed)
@@ -178,18 +192,23 @@ impl ContentStore {
         let entries = std::fs::read_dir(&root).map_err(|e| Error::io(&root, e))?;
         let mut out = Vec::new();
         for entry in entries {
-            out.push(entry.map_err(|e| Error::io(&root, e))?.path());
+            let path = entry.map_err(|e| Error::io(&root, e))?.path();
+            if path.is_dir() {
+                out.push(path);
+            }
         }
         Ok(out)
     }
 }
 
-/// True when no live process holds the ingest's lock (or it has none).
-fn is_abandoned(dir: &Path) -> bool {
-    let Ok(lock) = File::open(dir.join("lock")) else {
-        return true;
-    };
-    flock(&lock, FlockOperation::NonBlockingLockExclusive).is_ok()
+/// The work lock of an ingest directory.
+fn lock_path(dir: &Path) -> PathBuf {
+    dir.with_extension("lock")
+}
+
+/// True when the ingest's writer is gone (its lock is not held).
+pub(crate) fn is_abandoned(dir: &Path) -> bool {
+    locks::probe(&lock_path(dir)) != Probe::Held
 }
 
 static INGEST_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -203,7 +222,7 @@ pub struct Ingest {
     expected: Option<(Digest, u64)>,
     layout: Layout,
     /// Held for the ingest's life; see the module docs.
-    _lock: File,
+    lock: Option<WorkLock>,
 }
 
 impl Ingest {
@@ -217,11 +236,9 @@ impl Ingest {
                 .map_or(0, |d| d.subsec_nanos())
         );
         let dir = layout.ingest_root().join(id);
+        let lock = WorkLock::create(&lock_path(&dir))?
+            .ok_or_else(|| Error::Conflict(format!("ingest {} exists", dir.display())))?;
         std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
-        let lock_path = dir.join("lock");
-        let lock = File::create(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
-        flock(&lock, FlockOperation::NonBlockingLockExclusive)
-            .map_err(|e| Error::io(&lock_path, e.into()))?;
         let data = dir.join("data");
         let file = OpenOptions::new()
             .write(true)
@@ -238,7 +255,7 @@ impl Ingest {
             hasher: DigestWriter::new(algorithm),
             expected,
             layout: layout.clone(),
-            _lock: lock,
+            lock: Some(lock),
         })
     }
 
@@ -318,5 +335,8 @@ impl Write for Ingest {
 impl Drop for Ingest {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(lock) = self.lock.take() {
+            lock.remove();
+        }
     }
 }

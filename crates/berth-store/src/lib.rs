@@ -19,6 +19,7 @@ mod content;
 mod error;
 mod gc;
 mod layout;
+mod locks;
 mod meta;
 mod snapshots;
 

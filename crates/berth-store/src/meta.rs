@@ -120,6 +120,26 @@ fn digest_column(text: String) -> Result<Digest> {
 impl Metadata {
     /// Opens the DB, applying any migrations it lacks.
     pub fn open(path: &Path) -> Result<Metadata> {
+        // Switching a new DB to WAL, and migrating it, can meet another
+        // process doing the same; SQLite then answers "busy" without waiting
+        // in some cases, so those steps are retried for a while.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match Self::try_open(path) {
+                Err(Error::Db(rusqlite::Error::SqliteFailure(e, _)))
+                    if matches!(
+                        e.code,
+                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                    ) && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_open(path: &Path) -> Result<Metadata> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;

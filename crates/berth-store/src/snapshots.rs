@@ -4,19 +4,19 @@
 //! overlay lower dirs.
 //!
 //! A snapshot is recorded uncommitted before it is unpacked and committed
-//! after; the unpacker holds `snapshots/<n>/lock` meanwhile, so an
-//! uncommitted snapshot whose lock is free was abandoned by a dead process
-//! and is swept at start-up.
+//! after; the unpacker holds the work lock `snapshots/locks/<chain>.lock`
+//! (taken before the record exists) meanwhile, so an uncommitted snapshot
+//! whose lock is not held was abandoned by a dead process and is swept at
+//! start-up.
 
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use berth_fs::{decompress, ApplyOptions, WhiteoutMode};
 use berth_oci::{Digest, DigestWriter};
 use rusqlite::{params, OptionalExtension};
-use rustix::fs::{flock, FlockOperation};
 
+use crate::locks::{self, Probe, WorkLock};
 use crate::{Error, Metadata, Result};
 
 /// A committed snapshot.
@@ -150,6 +150,7 @@ impl Snapshots {
         let (id, lock) = self.reserve(meta, chain_id, parent, diff_id)?;
         let Some(id) = id else {
             // Another process committed it while we waited.
+            lock.remove();
             return self
                 .get(meta, chain_id)?
                 .ok_or_else(|| Error::Conflict(format!("snapshot {chain_id} vanished")));
@@ -190,13 +191,13 @@ impl Snapshots {
                     )?;
                     Ok(())
                 })?;
-                drop(lock);
+                lock.remove();
                 self.get(meta, chain_id)?
                     .ok_or_else(|| Error::Conflict(format!("snapshot {chain_id} vanished")))
             }
             Err(e) => {
                 self.discard(meta, chain_id, id)?;
-                drop(lock);
+                lock.remove();
                 Err(e)
             }
         }
@@ -210,8 +211,20 @@ impl Snapshots {
         chain_id: &Digest,
         parent: Option<&Digest>,
         diff_id: &Digest,
-    ) -> Result<(Option<i64>, File)> {
+    ) -> Result<(Option<i64>, WorkLock)> {
+        let lock_path = self.lock_path(chain_id);
+        if let Some(dir) = lock_path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
         loop {
+            // Hold the chain's lock: create it, or wait for its owner.
+            let lock = match WorkLock::create(&lock_path)? {
+                Some(lock) => lock,
+                None => match WorkLock::take(&lock_path, true)? {
+                    Some(lock) => lock,
+                    None => continue,
+                },
+            };
             let existing = meta
                 .conn()
                 .query_row(
@@ -221,22 +234,14 @@ impl Snapshots {
                 )
                 .optional()?;
             match existing {
-                Some((id, 1)) => return Ok((None, self.open_lock(id)?)),
+                Some((_, 1)) => return Ok((None, lock)),
                 Some((id, _)) => {
-                    // Someone is unpacking it (or died doing so): wait for
-                    // their lock, then look again.
-                    let lock = self.open_lock(id)?;
-                    flock(&lock, FlockOperation::LockExclusive)
-                        .map_err(|e| Error::io(self.lock_path(id), e.into()))?;
-                    let committed = self.get(meta, chain_id)?.is_some();
-                    if committed {
-                        return Ok((None, lock));
+                    // Abandoned by a dead unpacker: take it over.
+                    let dir = self.dir.join(id.to_string());
+                    if dir.exists() {
+                        std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
                     }
-                    // Abandoned: take it over.
-                    let fs_dir = self.fs_dir(id);
-                    if fs_dir.exists() {
-                        std::fs::remove_dir_all(&fs_dir).map_err(|e| Error::io(&fs_dir, e))?;
-                    }
+                    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
                     return Ok((Some(id), lock));
                 }
                 None => {
@@ -246,8 +251,8 @@ impl Snapshots {
                             [],
                             |r| r.get(0),
                         )?;
-                        let inserted = tx.execute(
-                            "INSERT OR IGNORE INTO snapshots (chain_id, id, parent, diff_id, committed)
+                        tx.execute(
+                            "INSERT INTO snapshots (chain_id, id, parent, diff_id, committed)
                              VALUES (?1, ?2, ?3, ?4, 0)",
                             params![
                                 chain_id.to_string(),
@@ -256,34 +261,28 @@ impl Snapshots {
                                 diff_id.to_string()
                             ],
                         )?;
-                        Ok((inserted > 0).then_some(next))
+                        Ok(next)
                     })?;
-                    let Some(id) = id else { continue };
                     let dir = self.dir.join(id.to_string());
                     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-                    let lock = self.open_lock(id)?;
-                    flock(&lock, FlockOperation::NonBlockingLockExclusive)
-                        .map_err(|e| Error::io(self.lock_path(id), e.into()))?;
                     return Ok((Some(id), lock));
                 }
             }
         }
     }
 
-    fn lock_path(&self, id: i64) -> PathBuf {
-        self.dir.join(id.to_string()).join("lock")
+    /// The work lock of a chain's unpack.
+    pub(crate) fn lock_path(&self, chain_id: &Digest) -> PathBuf {
+        self.dir.join("locks").join(format!(
+            "{}-{}.lock",
+            chain_id.algorithm().name(),
+            chain_id.hex()
+        ))
     }
 
-    fn open_lock(&self, id: i64) -> Result<File> {
-        let dir = self.dir.join(id.to_string());
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let path = self.lock_path(id);
-        std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(path, e))
+    /// True when nobody is unpacking `chain_id` now.
+    pub(crate) fn unpacker_gone(&self, chain_id: &Digest) -> bool {
+        locks::probe(&self.lock_path(chain_id)) != Probe::Held
     }
 
     /// Removes a snapshot's row and directory.
@@ -305,6 +304,9 @@ impl Snapshots {
 
     /// Removes uncommitted snapshots whose unpacker is gone. Returns how many.
     pub fn sweep_abandoned(&self, meta: &mut Metadata) -> Result<usize> {
+        let locks_dir = self.dir.join("locks");
+        std::fs::create_dir_all(&locks_dir).map_err(|e| Error::io(&locks_dir, e))?;
+        locks::sweep_temporaries(&locks_dir);
         let mut stmt = meta
             .conn()
             .prepare("SELECT chain_id, id FROM snapshots WHERE committed = 0")?;
@@ -314,11 +316,34 @@ impl Snapshots {
         drop(stmt);
         let mut removed = 0;
         for (chain, id) in rows {
-            let lock = self.open_lock(id)?;
-            if flock(&lock, FlockOperation::NonBlockingLockExclusive).is_ok() {
-                self.discard(meta, &parse_digest(&chain)?, id)?;
+            let chain = parse_digest(&chain)?;
+            let path = self.lock_path(&chain);
+            let lock = match locks::probe(&path) {
+                Probe::Held => continue,
+                Probe::Free => match WorkLock::take(&path, false)? {
+                    Some(lock) => lock,
+                    None => continue,
+                },
+                Probe::Missing => match WorkLock::create(&path)? {
+                    Some(lock) => lock,
+                    None => continue,
+                },
+            };
+            // Under the lock: still uncommitted?
+            let deleted = meta.write(|tx| {
+                Ok(tx.execute(
+                    "DELETE FROM snapshots WHERE chain_id = ?1 AND committed = 0",
+                    params![chain.to_string()],
+                )? > 0)
+            })?;
+            if deleted {
+                let dir = self.dir.join(id.to_string());
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+                }
                 removed += 1;
             }
+            lock.remove();
         }
         Ok(removed)
     }

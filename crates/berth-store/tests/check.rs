@@ -309,9 +309,19 @@ fn abandoned_work_is_a_fault_and_live_work_is_not() {
         );
         let dir = f.store.snapshots().dir().join(id.to_string());
         std::fs::create_dir_all(dir.join("fs")).unwrap();
-        std::fs::write(dir.join("lock"), b"").unwrap();
+        // Work locks live in snapshots/locks/, named by chain ID.
+        let locks = f.store.snapshots().dir().join("locks");
+        std::fs::create_dir_all(&locks).unwrap();
+        std::fs::write(locks.join(format!("sha256-{}.lock", chain.hex())), b"").unwrap();
     }
-    let held = File::open(f.store.snapshots().dir().join("61/lock")).unwrap();
+    let live_chain = Digest::sha256_of(b"live unpack");
+    let held = File::open(
+        f.store
+            .snapshots()
+            .dir()
+            .join(format!("locks/sha256-{}.lock", live_chain.hex())),
+    )
+    .unwrap();
     flock(&held, FlockOperation::NonBlockingLockExclusive).unwrap();
 
     let report = f.store.check().unwrap();

@@ -69,6 +69,10 @@ pub enum Command {
     History(HistoryArgs),
     /// Return low-level information on images
     Inspect(InspectArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
@@ -115,6 +119,10 @@ pub enum ImageCommand {
     History(HistoryArgs),
     /// Remove unused images
     Prune(PruneArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
 }
 
 #[derive(Debug, Args)]
@@ -197,6 +205,26 @@ pub struct InspectArgs {
     /// Format output using a Go-style template ({{.Id}}, {{json .Config}}, ...)
     #[arg(short, long)]
     pub format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+    /// Write to a file, instead of STDOUT
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Read from tar archive file, instead of STDIN (plain, gzip or zstd)
+    #[arg(short, long, value_name = "FILE")]
+    pub input: Option<String>,
+    /// Suppress the load progress output (the "Loaded image" lines are still
+    /// printed, as by docker)
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

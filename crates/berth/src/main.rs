@@ -80,6 +80,12 @@ fn run_engine_command(
         Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => {
             images::inspect(engine, a)
         }
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => {
+            commands::archive::save(engine, a)
+        }
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => {
+            commands::archive::load(engine, a)
+        }
         Command::Image(ImageCommand::Prune(a)) => commands::system::prune(engine, a),
         Command::System(SystemCommand::Check) => commands::system::check(engine),
         Command::System(SystemCommand::Df) => commands::system::df(engine),

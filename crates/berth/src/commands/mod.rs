@@ -1,5 +1,6 @@
 //! One module per verb group; each returns the process exit code.
 
+pub mod archive;
 pub mod dockerfile;
 pub mod images;
 pub mod info;

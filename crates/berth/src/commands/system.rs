@@ -38,13 +38,7 @@ pub fn df(engine: &Engine) -> Result<(), CliError> {
         .store()
         .disk_usage()
         .map_err(|e| CliError::failure(e.to_string()))?;
-    let percent = |part: u64, whole: u64| {
-        if whole == 0 {
-            0
-        } else {
-            part.saturating_mul(100) / whole
-        }
-    };
+    let percent = |part: u64, whole: u64| part.saturating_mul(100).checked_div(whole).unwrap_or(0);
     let active = usage.images - usage.dangling_images;
     let rows = vec![
         vec![
