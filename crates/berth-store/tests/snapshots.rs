@@ -103,8 +103,14 @@ fn a_layer_that_does_not_match_its_diff_id_leaves_no_snapshot() {
     assert!(store.snapshots().list(store.meta()).unwrap().is_empty());
     let leftovers: Vec<_> = std::fs::read_dir(store.snapshots().dir())
         .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "locks")
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+    let locks: Vec<_> = std::fs::read_dir(store.snapshots().dir().join("locks"))
+        .unwrap()
+        .collect();
+    assert!(locks.is_empty(), "work lock left behind: {locks:?}");
 }
 
 #[test]
