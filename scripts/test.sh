@@ -11,6 +11,11 @@ if [ -z "${BERTH_CONFORMANCE_DIR:-}" ] && [ ! -d ../shared/conformance ]; then
     exit 1
 fi
 
+# Real peers the tests drive: a Docker daemon (started privately by the
+# tests), skopeo and umoci to read what berth writes, GNU tar, and
+# busybox-static for tiny base images.
+apt_install busybox-static docker.io skopeo umoci tar
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

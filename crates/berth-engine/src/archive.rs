@@ -419,12 +419,7 @@ impl Engine {
     /// Reads an image archive (see the module docs) and records its images
     /// and tags. Returns what Docker prints, line by line.
     pub fn load(&mut self, reader: impl Read) -> Result<Vec<Loaded>> {
-        let tmp = self.store.layout().tmp();
-        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(tmp.display().to_string(), e))?;
-        let dir = tempfile::Builder::new()
-            .prefix("load-")
-            .tempdir_in(&tmp)
-            .map_err(|e| Error::io(tmp.display().to_string(), e))?;
+        let dir = self.store.scratch_dir("load")?;
         let guard = self.store.begin_write()?;
         let lease = self.begin_lease("load")?;
         let result = (|| {
@@ -434,10 +429,7 @@ impl Engine {
         })();
         self.store.meta_mut().delete_lease(&lease)?;
         drop(guard);
-        let path = dir.path().to_path_buf();
-        if let Err(e) = dir.close() {
-            tracing::warn!(path = %path.display(), error = %e, "could not remove the load spool");
-        }
+        drop(dir);
         result
     }
 

@@ -21,6 +21,7 @@ mod gc;
 mod layout;
 mod locks;
 mod meta;
+mod scratch;
 mod snapshots;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ pub use error::Error;
 pub use gc::{DiskUsage, GcOptions, GcReport, DEFAULT_GRACE};
 pub use layout::Layout;
 pub use meta::{ImageLayer, ImageRecord, LayerRecord, Metadata, SnapshotRow, SCHEMA_VERSION};
+pub use scratch::ScratchDir;
 pub use snapshots::{OverlaySpec, Snapshot, Snapshots, MAX_LAYER_BYTES, MOUNT_OPTIONS_MAX};
 
 /// Results of store operations.
@@ -62,6 +64,10 @@ impl Store {
         let swept = content.sweep_abandoned_ingests()?;
         if swept > 0 {
             tracing::debug!(swept, "removed abandoned partial ingests");
+        }
+        let scratch = scratch::sweep(&layout.tmp())?;
+        if scratch > 0 {
+            tracing::debug!(scratch, "removed abandoned scratch directories");
         }
         let mut meta = Metadata::open(&layout.db())?;
         let snapshots = Snapshots::new(layout.root().join("snapshots"));
@@ -143,6 +149,12 @@ impl Store {
             .map_err(|e| Error::io(&path, e))?;
         rustix::fs::flock(&file, op).map_err(|e| Error::io(&path, e.into()))?;
         Ok(file)
+    }
+
+    /// A scratch directory under `tmp/`, removed when dropped (and at the
+    /// next start-up if this process dies).
+    pub fn scratch_dir(&self, prefix: &str) -> Result<ScratchDir> {
+        ScratchDir::create(&self.layout.tmp(), prefix)
     }
 
     /// The path of the metadata DB.

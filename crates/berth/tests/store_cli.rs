@@ -70,25 +70,40 @@ fn a_corrupted_blob_is_reported_by_digest() {
 }
 
 #[test]
-fn killing_an_import_at_random_points_leaves_a_clean_store() {
+fn killing_an_import_or_load_at_random_points_leaves_a_clean_store() {
     let f = Fixture::new();
-    let t0 = Instant::now();
     let tar = big_tar(f.dir.path(), 24);
-    eprintln!("tar made in {:?}", t0.elapsed());
-    // How long one import takes, to spread the kills over it.
+    // How long one import takes, to spread the kills over it; the saved
+    // image is what the load runs read.
     let start = Instant::now();
     f.ok(&["import", tar.to_str().unwrap(), "timing"]);
     let full = start.elapsed();
+    let archive = f.dir.path().join("timing.tar");
+    f.ok(&["save", "-o", archive.to_str().unwrap(), "timing"]);
+    f.ok(&["rmi", "timing"]);
+    let start = Instant::now();
+    f.ok(&["load", "-i", archive.to_str().unwrap()]);
+    let full_load = start.elapsed();
     f.ok(&["rmi", "timing"]);
     let mut seed: u64 = 42;
     let mut killed_mid_way = 0;
     for run in 0..20 {
         seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-        let delay = full.mul_f64((seed >> 11) as f64 / (1u64 << 53) as f64);
+        let span = if run % 2 == 0 { full } else { full_load };
+        let delay = span.mul_f64((seed >> 11) as f64 / (1u64 << 53) as f64);
+        let args: Vec<String> = if run % 2 == 0 {
+            vec![
+                "import".into(),
+                tar.to_str().unwrap().into(),
+                format!("crash:{run}"),
+            ]
+        } else {
+            vec!["load".into(), "-i".into(), archive.to_str().unwrap().into()]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
             .arg("--root")
             .arg(f.root())
-            .args(["import", tar.to_str().unwrap(), &format!("crash:{run}")])
+            .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -111,11 +126,17 @@ fn killing_an_import_at_random_points_leaves_a_clean_store() {
         killed_mid_way >= 10,
         "only {killed_mid_way} of 20 runs were interrupted"
     );
-    // The import works again afterwards, and nothing half-written remains.
+    // Both work again afterwards, and nothing half-written remains.
     f.ok(&["import", tar.to_str().unwrap(), "after:crash"]);
+    assert_eq!(
+        f.ok(&["load", "-i", archive.to_str().unwrap()]),
+        "Loaded image: timing:latest\n"
+    );
     check_clean(&f);
-    let ingest = std::fs::read_dir(f.root().join("ingest")).unwrap().count();
-    assert_eq!(ingest, 0);
+    for dir in ["ingest", "tmp"] {
+        let left: Vec<_> = std::fs::read_dir(f.root().join(dir)).unwrap().collect();
+        assert!(left.is_empty(), "{dir}: {left:?}");
+    }
 }
 
 #[test]
