@@ -158,6 +158,7 @@ pub fn apply_layer<R: Read>(
         written: 0,
         buf: vec![0u8; 256 * 1024],
         hit,
+        parent_cache: None,
     };
     let mut archive = tar::Archive::new(limited);
     let entries = archive.entries().map_err(|e| applier.stream_error(e))?;
@@ -251,6 +252,11 @@ struct Applier<'o> {
     written: u64,
     buf: Vec<u8>,
     hit: Rc<Cell<bool>>,
+    /// The directory the last entry went into: archives list a directory's
+    /// files together, so most entries reuse it instead of walking from
+    /// the target again. Dropped whenever an entry could change a directory
+    /// on that path.
+    parent_cache: Option<(Vec<OsString>, OwnedFd)>,
 }
 
 /// The metadata of an entry, read before its content.
@@ -298,15 +304,21 @@ impl Applier<'_> {
         {
             return Err(Error::entry(&raw, "whiteout name used as a directory"));
         }
+        let is_v7_dir = etype == EntryType::Regular && raw.ends_with(b"/");
+        let plain_file = matches!(etype, EntryType::Regular | EntryType::Continuous) && !is_v7_dir;
+        let replaces_cached = self
+            .parent_cache
+            .as_ref()
+            .is_some_and(|(cached, _)| cached.starts_with(&comps));
+        if !plain_file || replaces_cached {
+            self.parent_cache = None;
+        }
         if name.as_bytes().starts_with(WHITEOUT_PREFIX.as_bytes()) {
             return self.whiteout(&raw, parents, name);
         }
         let meta = self.meta(&raw, entry)?;
-        let parent = self
-            .open_parent(&raw, parents, true)?
-            .ok_or_else(|| Error::entry(&raw, "parent directory vanished"))?;
+        let parent = self.cached_parent(&raw, parents)?;
         let path_key = join(&comps);
-        let is_v7_dir = etype == EntryType::Regular && raw.ends_with(b"/");
         match etype {
             _ if is_v7_dir => self.dir(&raw, &parent, &comps, &meta)?,
             EntryType::Directory => self.dir(&raw, &parent, &comps, &meta)?,
@@ -385,6 +397,23 @@ impl Applier<'_> {
             mtime,
             xattrs,
         })
+    }
+
+    /// [`Applier::open_parent`] (creating), through the one-entry cache.
+    fn cached_parent(&mut self, raw: &[u8], parents: &[OsString]) -> Result<OwnedFd> {
+        if let Some((cached, fd)) = &self.parent_cache {
+            if cached.as_slice() == parents {
+                return rustix::io::fcntl_dupfd_cloexec(fd, 0)
+                    .map_err(|e| Error::io(self.rel_path(parents), e));
+            }
+        }
+        let fd = self
+            .open_parent(raw, parents, true)?
+            .ok_or_else(|| Error::entry(raw, "parent directory vanished"))?;
+        let copy = rustix::io::fcntl_dupfd_cloexec(&fd, 0)
+            .map_err(|e| Error::io(self.rel_path(parents), e))?;
+        self.parent_cache = Some((parents.to_vec(), copy));
+        Ok(fd)
     }
 
     /// Walk `parents` from the target with `O_NOFOLLOW`, creating missing
