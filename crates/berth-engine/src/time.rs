@@ -21,6 +21,14 @@ pub fn now() -> (i64, u32) {
     }
 }
 
+/// The real clock in seconds, for "3 hours ago" (never
+/// `SOURCE_DATE_EPOCH`).
+pub fn wall_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;

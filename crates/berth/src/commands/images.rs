@@ -3,7 +3,7 @@
 
 use std::io::Read;
 
-use berth_engine::time::{human_duration, now, rfc3339};
+use berth_engine::time::{human_duration, rfc3339, wall_now};
 use berth_engine::{Engine, ImageSummary, ImportOptions, Removed};
 use serde_json::{json, Value};
 
@@ -128,7 +128,7 @@ pub fn images(engine: &Engine, args: &ImagesArgs) -> Result<(), CliError> {
         }
         return Ok(());
     }
-    let (secs, _) = now();
+    let secs = wall_now();
     if let Some(format) = &args.format {
         let template = if format == "json" {
             Template::parse("{{json .}}")
@@ -251,7 +251,7 @@ pub fn history(engine: &Engine, args: &HistoryArgs) -> Result<(), CliError> {
         }
         return Ok(());
     }
-    let (secs, _) = now();
+    let secs = wall_now();
     let table_rows: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
