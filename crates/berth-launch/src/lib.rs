@@ -43,6 +43,29 @@
 //! 0/1/2 and closed in the caller when [`launch`] returns, so a pipe's read
 //! end sees EOF once the container (and anything it forked holding the pipe)
 //! exits. A `None` slot means the container inherits the caller's own fd.
+//!
+//! # Spec rules (libcontainer 0.7)
+//!
+//! - Omit `process.noNewPrivileges` when it is false (as moby does): an
+//!   explicit `false` makes libcontainer load the seccomp filter after
+//!   dropping capabilities without `no_new_privs`, which the kernel refuses
+//!   (the container fails to start). libcontainer tests presence, not value.
+//! - Set `linux.cgroupsPath` (see above).
+//!
+//! # Building
+//!
+//! seccomp comes from libseccomp through `libseccomp-sys`, which reads two
+//! environment variables at build time (Debian: `apt-get install
+//! libseccomp-dev`):
+//!
+//! ```text
+//! LIBSECCOMP_LINK_TYPE=static                     # default: dylib
+//! LIBSECCOMP_LIB_PATH=/usr/lib/x86_64-linux-gnu   # where libseccomp.a is
+//! ```
+//!
+//! With both set the binary needs no `libseccomp.so.2` at run time. Without
+//! them it links `libseccomp.so` dynamically (still needs `libseccomp-dev`
+//! to build). libcontainer needs Rust 1.85 (edition 2024).
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
