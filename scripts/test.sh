@@ -14,7 +14,7 @@ fi
 # Real peers the tests drive: a Docker daemon (started privately by the
 # tests), skopeo and umoci to read what berth writes, GNU tar, and
 # busybox-static for tiny base images.
-apt_install busybox-static docker.io skopeo umoci tar
+apt_install busybox-static docker.io skopeo umoci tar libseccomp-dev
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
