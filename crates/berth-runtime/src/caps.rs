@@ -74,9 +74,7 @@ fn normalize(names: &[String]) -> Result<Vec<String>, SpecError> {
     let mut out: Vec<String> = Vec::with_capacity(names.len());
     for name in names {
         let upper = name.trim().to_ascii_uppercase();
-        let cap = if upper == ALL {
-            upper
-        } else if upper.starts_with("CAP_") {
+        let cap = if upper == ALL || upper.starts_with("CAP_") {
             upper
         } else {
             format!("CAP_{upper}")
