@@ -38,7 +38,9 @@ pub struct Process {
     pub capabilities: Option<Capabilities>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rlimits: Vec<Rlimit>,
-    #[serde(default)]
+    /// Omitted when false: libcontainer 0.7 takes the field's presence,
+    /// not its value, as "set" (and then fails to load seccomp).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_new_privileges: bool,
 }
 
