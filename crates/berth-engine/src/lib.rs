@@ -15,6 +15,7 @@ mod archive;
 pub mod config_edit;
 mod error;
 mod images;
+pub mod run;
 pub mod time;
 
 use std::path::Path;

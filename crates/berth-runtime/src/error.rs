@@ -31,6 +31,9 @@ pub enum SpecError {
     ContainerId(String),
     #[error("path is not valid UTF-8: {0:?}")]
     NonUtf8Path(std::path::PathBuf),
+    /// Assembling the root filesystem failed.
+    #[error("{0}")]
+    Rootfs(String),
     /// The built-in seccomp profile does not parse: a bug in berth.
     #[error("built-in seccomp profile: {0}")]
     SeccompProfile(#[source] serde_json::Error),
@@ -39,7 +42,7 @@ pub enum SpecError {
 impl SpecError {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            SpecError::SeccompProfile(_) => ErrorKind::Internal,
+            SpecError::SeccompProfile(_) | SpecError::Rootfs(_) => ErrorKind::Internal,
             SpecError::UserNotFound(_)
             | SpecError::GroupNotFound(_)
             | SpecError::AdditionalGroupNotFound(_) => ErrorKind::NotFound,

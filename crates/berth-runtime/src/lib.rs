@@ -38,6 +38,7 @@
 pub mod caps;
 pub mod error;
 pub mod oci;
+pub mod rootfs;
 pub mod seccomp;
 pub mod spec;
 pub mod user;

@@ -32,6 +32,24 @@ impl CliError {
         }
     }
 
+    /// An exit status with nothing to print (a container's own status).
+    pub fn exit(code: u8) -> Self {
+        CliError {
+            code,
+            message: String::new(),
+            preformatted: true,
+        }
+    }
+
+    /// A failure with a specific status (`docker run`'s 125, 126, 127).
+    pub fn with_code(code: u8, message: impl Into<String>) -> Self {
+        CliError {
+            code,
+            message: message.into(),
+            preformatted: false,
+        }
+    }
+
     /// A failure whose report (for example lint findings) is already written.
     pub fn reported(text: impl Into<String>) -> Self {
         CliError {

@@ -87,6 +87,7 @@ fn run_engine_command(
             commands::archive::load(engine, a)
         }
         Command::Image(ImageCommand::Prune(a)) => commands::system::prune(engine, a),
+        Command::Run(a) => commands::run::run(engine, a),
         Command::System(SystemCommand::Check) => commands::system::check(engine),
         Command::System(SystemCommand::Df) => commands::system::df(engine),
         Command::Version(_)

@@ -61,19 +61,38 @@ pub fn default_root(
     }
 }
 
-/// Sends `tracing` output at `level` and above to standard error.
+/// Sends `tracing` output at `level` and above to standard error: berth's
+/// own crates at `level`, libraries only for errors (libcontainer reports
+/// its cgroup choices at info and warn on every container).
 pub fn init_logging(level: LogLevel) {
-    let max = match level {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let ours = match level {
         LogLevel::Debug => tracing::Level::DEBUG,
         LogLevel::Info => tracing::Level::INFO,
         LogLevel::Warn => tracing::Level::WARN,
         LogLevel::Error | LogLevel::Fatal => tracing::Level::ERROR,
     };
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(max)
+    let mut filter = tracing_subscriber::filter::Targets::new().with_default(tracing::Level::ERROR);
+    for krate in [
+        "berth",
+        "berth_engine",
+        "berth_store",
+        "berth_fs",
+        "berth_runtime",
+        "berth_launch",
+        "berth_dockerfile",
+        "berth_oci",
+    ] {
+        filter = filter.with_target(krate, ours);
+    }
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
+        .with_target(false);
+    let _ = tracing_subscriber::registry()
+        .with(layer)
+        .with(filter)
         .try_init();
 }
 

@@ -100,25 +100,6 @@ impl Drop for Dockerd {
     }
 }
 
-/// The busybox root filesystem from the shared benchmark script.
-fn busybox_rootfs(dir: &Path) -> PathBuf {
-    let out = dir.join("busybox-rootfs.tar");
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/bench/base/make-busybox.sh");
-    let status = Command::new("bash")
-        .arg(&script)
-        .arg(&out)
-        .env("GEN", dir)
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "{} failed (is busybox-static installed?)",
-        script.display()
-    );
-    out
-}
-
 #[test]
 fn images_travel_between_berth_and_docker() {
     let f = Fixture::new();

@@ -4,5 +4,6 @@ pub mod archive;
 pub mod dockerfile;
 pub mod images;
 pub mod info;
+pub mod run;
 pub mod system;
 pub mod version;

@@ -87,3 +87,24 @@ pub fn tar_dir(tree: &Path, out: &Path) {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// The busybox root filesystem made by the shared benchmark script (needs
+/// Debian's busybox-static, which scripts/test.sh installs).
+pub fn busybox_rootfs(dir: &Path) -> PathBuf {
+    let out = dir.join("busybox-rootfs.tar");
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/bench/base/make-busybox.sh");
+    let status = Command::new("bash")
+        .arg(&script)
+        .arg(&out)
+        .env("GEN", dir)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "{} failed (is busybox-static installed?)",
+        script.display()
+    );
+    out
+}

@@ -1,0 +1,226 @@
+//! `berth run` in the foreground: the image's snapshot chain under a fresh
+//! overlay, Docker's runtime spec, the container started with embedded
+//! libcontainer and waited for, then everything removed.
+//!
+//! This is the first increment of the runtime: no shim yet (the container
+//! does not outlive the command), no container records (the container is
+//! always removed, as with `--rm`), and no bridge network (the container
+//! gets an empty network namespace, or the host's with `--network host`).
+
+use std::path::{Path, PathBuf};
+
+use berth_fs::{resolve_in_root, ResolveOptions};
+use berth_launch::{launch, Stdio};
+use berth_oci::{chain_ids, Digest};
+use berth_runtime::rootfs::{unmount_root, OverlayRoot};
+use berth_runtime::{build_spec, RunOptions};
+
+use crate::time::now;
+use crate::{Engine, Error, Result};
+
+/// Exit statuses berth itself returns, as the docker CLI does.
+pub mod exit {
+    /// berth failed before the container ran.
+    pub const ENGINE: i32 = 125;
+    /// The command exists but cannot be run.
+    pub const CANNOT_INVOKE: i32 = 126;
+    /// The command was not found.
+    pub const NOT_FOUND: i32 = 127;
+}
+
+/// A failure with the exit status `docker run` would give it.
+#[derive(Debug)]
+pub struct RunFailure {
+    pub status: i32,
+    pub error: Error,
+}
+
+impl From<Error> for RunFailure {
+    fn from(error: Error) -> Self {
+        RunFailure {
+            status: exit::ENGINE,
+            error,
+        }
+    }
+}
+
+fn invalid(e: impl std::fmt::Display) -> Error {
+    Error::Invalid(e.to_string())
+}
+
+impl Engine {
+    /// Runs `image` with `opts` in the foreground, its stdio inherited;
+    /// returns the container's exit status.
+    pub fn run_foreground(&mut self, image: &str, opts: &RunOptions) -> Result<i32, RunFailure> {
+        let id_digest = self.resolve_image(image)?;
+        let config = self.image_config(&id_digest)?;
+        let chain = chain_ids(config.diff_ids());
+        let top = chain
+            .last()
+            .ok_or_else(|| invalid(format!("image {image} has no layers")))?;
+        let overlay = self
+            .store()
+            .snapshots()
+            .overlay(self.store().meta(), top)
+            .map_err(Error::from)?;
+        let (secs, nanos) = now();
+        let container_id =
+            Digest::sha256_of(format!("{secs}.{nanos}.{}.{image}", std::process::id()).as_bytes())
+                .hex()
+                .to_string();
+        let dir = self.store().root().join("containers").join(&container_id);
+        let container = ContainerDir::create(&dir)?;
+        let root = OverlayRoot {
+            lower: overlay.lower.clone(),
+            base: self.store().snapshots().dir().to_path_buf(),
+            upper: container.path.join("upper"),
+            work: container.path.join("work"),
+            target: container.path.join("rootfs"),
+        };
+        root.mount().map_err(invalid)?;
+        let mounted = MountedRoot(root.target.clone());
+        let status = run_in(&container, &mounted.0, &config, &container_id, opts);
+        drop(mounted);
+        drop(container);
+        status
+    }
+}
+
+/// The container's directory, removed when dropped.
+struct ContainerDir {
+    path: PathBuf,
+}
+
+impl ContainerDir {
+    fn create(path: &Path) -> Result<ContainerDir> {
+        for sub in ["upper", "work", "rootfs", "state"] {
+            let p = path.join(sub);
+            std::fs::create_dir_all(&p).map_err(|e| Error::io(p.display().to_string(), e))?;
+        }
+        Ok(ContainerDir {
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for ContainerDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// The mounted root filesystem, unmounted when dropped.
+struct MountedRoot(PathBuf);
+
+impl Drop for MountedRoot {
+    fn drop(&mut self) {
+        let _ = unmount_root(&self.0);
+    }
+}
+
+/// Reads a file of the image through the root, never leaving it.
+fn read_in_root(rootfs: &Path, path: &str) -> String {
+    resolve_in_root(rootfs, path, &ResolveOptions::default())
+        .ok()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default()
+}
+
+fn run_in(
+    container: &ContainerDir,
+    rootfs: &Path,
+    config: &berth_oci::ImageConfig,
+    container_id: &str,
+    opts: &RunOptions,
+) -> Result<i32, RunFailure> {
+    let passwd = read_in_root(rootfs, "/etc/passwd");
+    let group = read_in_root(rootfs, "/etc/group");
+    let short = container_id.get(..12).unwrap_or(container_id);
+    let hostname = opts.hostname.clone().unwrap_or_else(|| short.to_string());
+    let etc = |name: &str, text: String| -> Result<PathBuf> {
+        let p = container.path.join(name);
+        std::fs::write(&p, text).map_err(|e| Error::io(p.display().to_string(), e))?;
+        Ok(p)
+    };
+    let mut opts = opts.clone();
+    opts.hostname_file = Some(etc("hostname", format!("{hostname}\n"))?);
+    opts.hosts_file = Some(etc(
+        "hosts",
+        format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"),
+    )?);
+    opts.resolv_conf = Some(etc(
+        "resolv.conf",
+        std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+    )?);
+    let spec = build_spec(config, &opts, rootfs, &passwd, &group, container_id).map_err(invalid)?;
+
+    // Docker creates a missing working directory (inside the root).
+    let cwd = &spec.process.cwd;
+    let in_root = resolve_in_root(rootfs, cwd, &ResolveOptions::default())
+        .map_err(|e| invalid(format!("working directory {cwd}: {e}")))?;
+    std::fs::create_dir_all(&in_root).map_err(|e| Error::io(cwd.clone(), e))?;
+
+    check_command(rootfs, &spec)?;
+    let bundle = &container.path;
+    let json = spec.to_json().map_err(invalid)?;
+    std::fs::write(bundle.join("config.json"), json)
+        .map_err(|e| Error::io("config.json".to_string(), e))?;
+    let mut running = launch(bundle, short, &bundle.join("state"), Stdio::default())
+        .map_err(|e| invalid(format!("starting container: {e}")))?;
+    let status = running
+        .wait()
+        .map_err(|e| invalid(format!("waiting for container: {e}")))?;
+    let _ = running.delete();
+    Ok(status.code())
+}
+
+/// Docker's 127/126 for a command that is missing or not executable,
+/// found the way the container's `execve` would (PATH from its env).
+fn check_command(rootfs: &Path, spec: &berth_runtime::Spec) -> Result<(), RunFailure> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(cmd) = spec.process.args.first() else {
+        return Err(invalid("No command specified").into());
+    };
+    let candidates: Vec<String> = if cmd.contains('/') {
+        vec![cmd.clone()]
+    } else {
+        let path = spec
+            .process
+            .env
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        path.split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| format!("{d}/{cmd}"))
+            .collect()
+    };
+    let mut found_not_executable = false;
+    for candidate in &candidates {
+        let absolute = if candidate.starts_with('/') {
+            candidate.clone()
+        } else {
+            format!("{}/{candidate}", spec.process.cwd.trim_end_matches('/'))
+        };
+        let Ok(path) = resolve_in_root(rootfs, &absolute, &ResolveOptions::default()) else {
+            continue;
+        };
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => return Ok(()),
+            Ok(_) => found_not_executable = true,
+            Err(_) => {}
+        }
+    }
+    if found_not_executable {
+        return Err(RunFailure {
+            status: exit::CANNOT_INVOKE,
+            error: invalid(format!("exec: \"{cmd}\": permission denied")),
+        });
+    }
+    Err(RunFailure {
+        status: exit::NOT_FOUND,
+        error: invalid(format!(
+            "exec: \"{cmd}\": executable file not found in $PATH"
+        )),
+    })
+}

@@ -1,0 +1,79 @@
+//! A container's root filesystem: the image's snapshot chain as overlayfs
+//! lower dirs, with the container's own upper and work dirs on top.
+
+use std::path::{Path, PathBuf};
+
+use rustix::mount::{mount, unmount, MountFlags, UnmountFlags};
+
+use crate::error::SpecError;
+
+/// An overlay mount to assemble.
+#[derive(Debug, Clone)]
+pub struct OverlayRoot {
+    /// Lower dirs, top first, relative to `base` (keeps the option string
+    /// short: overlayfs options must fit in one page).
+    pub lower: Vec<PathBuf>,
+    /// The directory the lower paths are relative to.
+    pub base: PathBuf,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    /// Where the merged tree appears.
+    pub target: PathBuf,
+}
+
+impl OverlayRoot {
+    /// Mounts the overlay. Relative lower dirs are resolved from `base`, so
+    /// the mount runs with `base` as the working directory (restored after).
+    pub fn mount(&self) -> Result<(), SpecError> {
+        let lower: Vec<String> = self
+            .lower
+            .iter()
+            .map(|p| {
+                p.strip_prefix(&self.base)
+                    .unwrap_or(p)
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        let options = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.join(":"),
+            self.upper.display(),
+            self.work.display()
+        );
+        if options.len() > 4095 {
+            return Err(SpecError::Rootfs(format!(
+                "overlay options for {} are too long ({} layers)",
+                self.target.display(),
+                self.lower.len()
+            )));
+        }
+        let options = std::ffi::CString::new(options)
+            .map_err(|_| SpecError::Rootfs("overlay options contain a NUL byte".into()))?;
+        let previous = std::env::current_dir().ok();
+        std::env::set_current_dir(&self.base)
+            .map_err(|e| SpecError::Rootfs(format!("{}: {e}", self.base.display())))?;
+        let result = mount(
+            "overlay",
+            &self.target,
+            "overlay",
+            MountFlags::empty(),
+            Some(options.as_c_str()),
+        );
+        if let Some(dir) = previous {
+            let _ = std::env::set_current_dir(dir);
+        }
+        result.map_err(|e| {
+            SpecError::Rootfs(format!(
+                "mounting the root filesystem at {}: {e}",
+                self.target.display()
+            ))
+        })
+    }
+}
+
+/// Unmounts a root filesystem (lazily, so a stray process cannot pin it).
+pub fn unmount_root(target: &Path) -> Result<(), SpecError> {
+    unmount(target, UnmountFlags::DETACH)
+        .map_err(|e| SpecError::Rootfs(format!("unmounting {}: {e}", target.display())))
+}
