@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # berth's main job on a real example. Today: lint and dump the clinic
 # example's Dockerfile, then make a busybox base image from the host's
-# busybox-static, import it reproducibly, and show and check the store
-# (building and running the example arrives with `berth build`/`berth run`).
+# busybox-static, import it reproducibly, run a container from it, and show
+# and check the store (building the example arrives with `berth build`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -28,5 +28,7 @@ echo "== berth images"
 "$berth" images
 echo "== berth history localbase/busybox:1"
 "$berth" history localbase/busybox:1
+echo "== berth run --rm localbase/busybox:1 sh -c 'echo hello from \$(hostname); id'"
+"$berth" run --rm localbase/busybox:1 sh -c 'echo hello from $(hostname); id'
 echo "== berth system check"
 "$berth" system check
