@@ -138,17 +138,7 @@ pub fn join_workdir(previous: &str, next: &str) -> String {
         let base = if previous.is_empty() { "/" } else { previous };
         format!("{}/{next}", base.trim_end_matches('/'))
     };
-    let mut parts: Vec<&str> = Vec::new();
-    for part in joined.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    format!("/{}", parts.join("/"))
+    berth_runtime::spec::clean_path(&joined)
 }
 
 /// `80` → `80/tcp`; `8000-8002/udp` → three entries.

@@ -388,7 +388,7 @@ fn working_dir(config: &ContainerConfig, opts: &RunOptions) -> Result<String, Sp
 }
 
 /// Go's `path.Clean` for absolute paths: no `.`, `..`, `//` or trailing `/`.
-fn clean_path(path: &str) -> String {
+pub fn clean_path(path: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
         match part {
