@@ -94,6 +94,14 @@ fn normalize(names: &[String]) -> Result<Vec<String>, SpecError> {
 /// Privileged gets everything; `--cap-add ALL` everything but the drops;
 /// `--cap-drop ALL` only the adds; otherwise the defaults minus the drops
 /// plus the adds.
+/// A capability's number (its index in [`ALL_CAPABILITIES`]).
+pub fn number(cap: &str) -> Option<u32> {
+    ALL_CAPABILITIES
+        .iter()
+        .position(|c| *c == cap)
+        .and_then(|i| u32::try_from(i).ok())
+}
+
 pub fn capabilities(
     cap_add: &[String],
     cap_drop: &[String],

@@ -24,7 +24,7 @@
 //! let opts = RunOptions {
 //!     command: vec!["echo".into(), "hello".into()],
 //!     env: vec!["GREETING=hi".into()],
-//!     host: Some(HostInfo { nofile_hard_limit: Some(4096), kernel: Some((6, 1)) }),
+//!     host: Some(HostInfo { nofile_hard_limit: Some(4096), kernel: Some((6, 1)), cap_bounding: None }),
 //!     ..Default::default()
 //! };
 //! let spec = build_spec(&image, &opts, Path::new("/rootfs"), "", "", "0123456789abcdef").unwrap();

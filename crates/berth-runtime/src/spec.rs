@@ -108,6 +108,10 @@ pub struct HostInfo {
     pub nofile_hard_limit: Option<u64>,
     /// The kernel's `(major, minor)`, for seccomp's `minKernel` rules.
     pub kernel: Option<(u32, u32)>,
+    /// This process's capability bounding set (`CapBnd`); `--privileged` and
+    /// `--cap-add ALL` grant only these (a container cannot get more than
+    /// its creator has). `None` is every capability.
+    pub cap_bounding: Option<u64>,
 }
 
 impl HostInfo {
@@ -116,9 +120,18 @@ impl HostInfo {
         let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
         let uname = rustix::system::uname();
         let release = uname.release().to_string_lossy();
+        let cap_bounding = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("CapBnd:"))
+                    .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+            });
         HostInfo {
             nofile_hard_limit: limit.maximum,
             kernel: seccomp::parse_kernel_release(&release),
+            cap_bounding,
         }
     }
 }
@@ -218,7 +231,11 @@ pub fn build_spec(
         new
     });
 
-    let caps = caps::capabilities(&opts.cap_add, &opts.cap_drop, opts.privileged)?;
+    let mut caps = caps::capabilities(&opts.cap_add, &opts.cap_drop, opts.privileged)?;
+    let grants_all = opts.privileged || opts.cap_add.iter().any(|c| c.eq_ignore_ascii_case("ALL"));
+    if let (true, Some(bounding)) = (grants_all, host.cap_bounding) {
+        caps.retain(|cap| caps::number(cap).is_none_or(|n| n < 64 && bounding & (1 << n) != 0));
+    }
     let seccomp = if opts.privileged {
         None
     } else {

@@ -1,6 +1,6 @@
 //! The spec berth writes runs under berth's own launcher (embedded
-//! libcontainer): Docker's defaults and a named user. (`--privileged`
-//! does not start under libcontainer 0.7 yet: issue 4 follows it up.)
+//! libcontainer): Docker's defaults, a named user, and `--privileged`
+//! (which grants only the capabilities the host's bounding set holds).
 //! Runs on the main thread only (`harness = false`), as the shim does.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -92,6 +92,19 @@ fn main() {
         out.starts_with("uid=65534(nobody) gid=65534(nogroup)"),
         "{out}"
     );
+    passed += 1;
+
+    let (out, code) = run(
+        dir.path(),
+        "privileged",
+        &["/bin/busybox", "grep", "NoNewPrivs", "/proc/self/status"],
+        &RunOptions {
+            privileged: true,
+            ..RunOptions::default()
+        },
+    );
+    assert_eq!(code, 0);
+    assert!(out.contains("NoNewPrivs:\t0"), "{out}");
     passed += 1;
 
     println!(

@@ -14,6 +14,7 @@ const ID: &str = "4f1d2c3b5a6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7
 const HOST: HostInfo = HostInfo {
     nofile_hard_limit: Some(1 << 30),
     kernel: Some((6, 1)),
+    cap_bounding: None,
 };
 
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\
@@ -541,6 +542,7 @@ fn nofile_rlimit_never_above_the_host() {
             host: Some(HostInfo {
                 nofile_hard_limit: *hard,
                 kernel: Some((6, 1)),
+                cap_bounding: None,
             }),
             ..Default::default()
         };
@@ -1005,4 +1007,34 @@ fn runc_applies_user_env_cwd_and_confinement() {
             "denied",
         ]
     );
+}
+
+#[test]
+fn privileged_grants_only_what_the_host_bounding_set_holds() {
+    // A host without CAP_SYS_RESOURCE (24), as these machines are.
+    let bounding = ((1u64 << 41) - 1) & !(1 << 24);
+    let opts = RunOptions {
+        privileged: true,
+        host: Some(HostInfo {
+            cap_bounding: Some(bounding),
+            ..HOST
+        }),
+        ..Default::default()
+    };
+    let spec = build_spec(
+        &ImageConfig::default(),
+        &RunOptions {
+            command: vec!["sh".into()],
+            ..opts
+        },
+        Path::new("/rootfs"),
+        PASSWD,
+        GROUP,
+        ID,
+    )
+    .unwrap();
+    let caps = &spec.process.capabilities.as_ref().unwrap().bounding;
+    assert_eq!(caps.len(), 40);
+    assert!(!caps.iter().any(|c| c == "CAP_SYS_RESOURCE"));
+    assert!(caps.iter().any(|c| c == "CAP_SYS_ADMIN"));
 }

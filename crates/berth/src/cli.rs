@@ -141,6 +141,9 @@ pub struct RunArgs {
     /// Mount the container's root filesystem as read only
     #[arg(long)]
     pub read_only: bool,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    pub privileged: bool,
     /// Mount a tmpfs directory (DEST[:OPTIONS])
     #[arg(long)]
     pub tmpfs: Vec<String>,

@@ -51,6 +51,7 @@ pub fn run(engine: &mut Engine, args: &RunArgs) -> Result<(), CliError> {
         cap_add: args.cap_add.clone(),
         cap_drop: args.cap_drop.clone(),
         read_only: args.read_only,
+        privileged: args.privileged,
         tmpfs,
         network,
         ..RunOptions::default()
