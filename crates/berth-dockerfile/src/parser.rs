@@ -108,7 +108,9 @@ impl<'a> Parser<'a> {
     }
 
     fn run(mut self) -> Result<Dockerfile, ParseError> {
-        let mut instructions = Vec::new();
+        // About one instruction per 40 bytes in real Dockerfiles; reserving
+        // up front saves copying the growing vector.
+        let mut instructions = Vec::with_capacity(self.lines.rest.len() / 40 + 1);
         let mut warnings = Vec::new();
         let mut comments: Vec<String> = Vec::new();
         while let Some(raw) = self.lines.next_line()? {
@@ -417,11 +419,36 @@ impl<'a> Parser<'a> {
 /// The keyword lower-cased for dispatch (Go's `strings.ToLower`), without
 /// allocating for the usual ASCII keywords.
 fn dispatch_name(keyword: &str) -> std::borrow::Cow<'_, str> {
-    if keyword.bytes().all(|b| b.is_ascii_lowercase()) {
-        std::borrow::Cow::Borrowed(keyword)
-    } else {
-        std::borrow::Cow::Owned(keyword.to_lowercase())
+    const DISPATCHED: [&str; 18] = [
+        "add",
+        "arg",
+        "cmd",
+        "copy",
+        "entrypoint",
+        "env",
+        "expose",
+        "from",
+        "healthcheck",
+        "label",
+        "maintainer",
+        "onbuild",
+        "run",
+        "shell",
+        "stopsignal",
+        "user",
+        "volume",
+        "workdir",
+    ];
+    if keyword.is_ascii() && keyword.len() <= 11 {
+        let mut buf = [0u8; 11];
+        let lower = buf.get_mut(..keyword.len()).unwrap_or_default();
+        lower.copy_from_slice(keyword.as_bytes());
+        lower.make_ascii_lowercase();
+        if let Some(name) = DISPATCHED.iter().find(|k| k.as_bytes() == &*lower) {
+            return std::borrow::Cow::Borrowed(name);
+        }
     }
+    std::borrow::Cow::Owned(keyword.to_lowercase())
 }
 
 /// Heredocs are looked for in ADD, COPY and RUN (also as ONBUILD triggers),

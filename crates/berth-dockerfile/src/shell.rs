@@ -236,7 +236,7 @@ impl Lexer {
         if self.is_literal(word) {
             return Ok(word.to_string());
         }
-        self.process_word_with_matches(word, env).map(|e| e.word)
+        self.expand(word, env, false).map(|e| e.word)
     }
 
     /// True when expansion cannot change `word`: no `$`, no quotes (when
@@ -266,7 +266,28 @@ impl Lexer {
         word: &str,
         env: &dyn EnvLookup,
     ) -> Result<Expanded, ExpandError> {
+        self.expand(word, env, true)
+    }
+
+    /// [`Lexer::process_word_with_matches`] without the split into words
+    /// (`words` is left empty): for callers that need only the word and
+    /// which variables it used.
+    pub fn process_word_tracking(
+        &self,
+        word: &str,
+        env: &dyn EnvLookup,
+    ) -> Result<Expanded, ExpandError> {
+        self.expand(word, env, false)
+    }
+
+    fn expand(
+        &self,
+        word: &str,
+        env: &dyn EnvLookup,
+        split: bool,
+    ) -> Result<Expanded, ExpandError> {
         let mut scan = Scan::new(self, env, word);
+        scan.split_words = split;
         match scan.stop_on(None, self.raw_escapes) {
             Ok((word, words)) => Ok(Expanded {
                 word,
@@ -284,6 +305,8 @@ impl Lexer {
 
 /// The state of one expansion (BuildKit's `shellWord`).
 struct Scan<'a> {
+    /// Whether [`Words`] splitting is wanted (not for `process_word`).
+    split_words: bool,
     lexer: &'a Lexer,
     env: &'a dyn EnvLookup,
     chars: Vec<char>,
@@ -300,10 +323,15 @@ struct Scan<'a> {
 struct Words {
     done: Vec<String>,
     in_word: bool,
+    /// Off when the caller wants only the joined word: nothing is split.
+    split: bool,
 }
 
 impl Words {
     fn add_char(&mut self, buf: &mut String, c: char) {
+        if !self.split {
+            return;
+        }
         if is_space(c) {
             if self.in_word && !buf.is_empty() {
                 self.done.push(std::mem::take(buf));
@@ -315,17 +343,26 @@ impl Words {
     }
 
     fn add_raw_char(&mut self, buf: &mut String, c: char) {
+        if !self.split {
+            return;
+        }
         buf.push(c);
         self.in_word = true;
     }
 
     fn add_string(&mut self, buf: &mut String, s: &str) {
+        if !self.split {
+            return;
+        }
         for c in s.chars() {
             self.add_char(buf, c);
         }
     }
 
     fn add_raw_string(&mut self, buf: &mut String, s: &str) {
+        if !self.split {
+            return;
+        }
         buf.push_str(s);
         self.in_word = true;
     }
@@ -352,6 +389,7 @@ impl<'a> Scan<'a> {
             pos,
             raw_escapes: lexer.raw_escapes,
             depth: 0,
+            split_words: true,
             matched: BTreeSet::new(),
             unmatched: BTreeSet::new(),
         }
@@ -399,7 +437,10 @@ impl<'a> Scan<'a> {
     fn stop_on_inner(&mut self, stop: Option<char>) -> Step<(String, Vec<String>)> {
         let mut result = String::new();
         let mut buf = String::new();
-        let mut words = Words::default();
+        let mut words = Words {
+            split: self.split_words,
+            ..Words::default()
+        };
         let quotes = !self.lexer.skip_process_quotes;
         while let Some(c) = self.peek() {
             if stop == Some(c) {

@@ -44,7 +44,8 @@ pub const PREDEFINED_ARGS: [&str; 8] = [
 #[derive(Debug, Clone, PartialEq)]
 pub struct StageInstruction {
     pub command: Command,
-    pub keyword: Word,
+    /// Where the keyword stands.
+    pub keyword_span: Span,
     pub span: Span,
 }
 
@@ -125,7 +126,7 @@ pub fn plan_lenient(df: &Dockerfile) -> (Plan, Vec<InstructionError>) {
                     stage.span.end = node.span.end;
                     stage.instructions.push(StageInstruction {
                         command,
-                        keyword: node.keyword.clone(),
+                        keyword_span: node.keyword.span,
                         span: node.span,
                     });
                 }
@@ -535,7 +536,7 @@ impl Expander {
         }
         let expanded = self
             .lexer
-            .process_word_with_matches(text, &self.env)
+            .process_word_tracking(text, &self.env)
             .map_err(|error| ExpansionError { error, span })?;
         for name in expanded.unmatched {
             if !PREDEFINED_ARGS.contains(&name.as_str()) {
