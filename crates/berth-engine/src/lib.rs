@@ -41,9 +41,12 @@ pub struct Engine {
 impl Engine {
     /// Opens the store at `root` (creating it if needed).
     pub fn open(root: &Path) -> Result<Engine> {
-        Ok(Engine {
-            store: Store::open(root)?,
-        })
+        let store = Store::open(root)?;
+        let swept = store.sweep_containers(run::cleanup_abandoned)?;
+        if swept > 0 {
+            tracing::debug!(swept, "cleaned up containers a killed berth left");
+        }
+        Ok(Engine { store })
     }
 
     pub fn store(&self) -> &Store {

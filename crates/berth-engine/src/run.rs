@@ -68,8 +68,11 @@ impl Engine {
             Digest::sha256_of(format!("{secs}.{nanos}.{}.{image}", std::process::id()).as_bytes())
                 .hex()
                 .to_string();
-        let dir = self.store().root().join("containers").join(&container_id);
-        let container = ContainerDir::create(&dir)?;
+        let held = self
+            .store()
+            .container_dir(&container_id)
+            .map_err(Error::from)?;
+        let container = ContainerDir::create(held)?;
         let root = OverlayRoot {
             lower: overlay.lower.clone(),
             base: self.store().snapshots().dir().to_path_buf(),
@@ -86,27 +89,74 @@ impl Engine {
     }
 }
 
-/// The container's directory, removed when dropped.
+/// The container's directory (held with a work lock, removed when
+/// dropped; after a crash, [`cleanup_abandoned`] at the next start-up).
 struct ContainerDir {
     path: PathBuf,
+    _held: berth_store::ScratchDir,
 }
 
 impl ContainerDir {
-    fn create(path: &Path) -> Result<ContainerDir> {
+    fn create(held: berth_store::ScratchDir) -> Result<ContainerDir> {
+        let path = held.path().to_path_buf();
         for sub in ["upper", "work", "rootfs", "state"] {
             let p = path.join(sub);
             std::fs::create_dir_all(&p).map_err(|e| Error::io(p.display().to_string(), e))?;
         }
-        Ok(ContainerDir {
-            path: path.to_path_buf(),
-        })
+        Ok(ContainerDir { path, _held: held })
     }
 }
 
-impl Drop for ContainerDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
+/// What a killed `berth run` leaves: the container's processes (in its
+/// cgroup `/berth/<id>`), its mounted root. Stops and unmounts them before
+/// the directory is removed.
+pub fn cleanup_abandoned(dir: &Path) {
+    let Some(id) = dir.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let cgroups = cgroup_dirs(&id);
+    for cg in &cgroups {
+        if let Ok(procs) = std::fs::read_to_string(cg.join("cgroup.procs")) {
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+            }
+        }
     }
+    let _ = unmount_root(&dir.join("rootfs"));
+    // The killed processes leave their cgroups empty shortly after.
+    for _ in 0..50 {
+        let mut left = 0;
+        for cg in &cgroups {
+            if cg.exists() && std::fs::remove_dir(cg).is_err() {
+                left += 1;
+            }
+        }
+        if left == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The container's cgroup directories in every mounted hierarchy.
+fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut out = Vec::new();
+    let direct = root.join("berth").join(id);
+    if direct.is_dir() {
+        out.push(direct);
+    }
+    if let Ok(entries) = std::fs::read_dir(root) {
+        for entry in entries.flatten() {
+            let cg = entry.path().join("berth").join(id);
+            if cg.is_dir() {
+                out.push(cg);
+            }
+        }
+    }
+    out
 }
 
 /// The mounted root filesystem, unmounted when dropped.

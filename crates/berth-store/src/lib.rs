@@ -157,6 +157,22 @@ impl Store {
         ScratchDir::create(&self.layout.tmp(), prefix)
     }
 
+    /// The work directory `containers/<id>/` of a running container, held
+    /// (and removed when dropped) by this process.
+    pub fn container_dir(&self, id: &str) -> Result<ScratchDir> {
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::Invalid(format!("invalid container ID {id:?}")));
+        }
+        ScratchDir::create_named(&self.layout.root().join("containers"), id)
+    }
+
+    /// Removes container directories whose process is gone (killed berth),
+    /// calling `cleanup` on each first so the caller can stop what is left
+    /// of the container and unmount its root. Returns how many.
+    pub fn sweep_containers(&self, cleanup: impl FnMut(&Path)) -> Result<usize> {
+        scratch::sweep_with(&self.layout.root().join("containers"), cleanup)
+    }
+
     /// The path of the metadata DB.
     pub fn db_path(&self) -> PathBuf {
         self.layout.db()

@@ -26,7 +26,13 @@ impl ScratchDir {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
-        let path = tmp.join(name);
+        Self::create_named(tmp, &name)
+    }
+
+    /// Creates `parent/<name>/` (which must not be in use).
+    pub(crate) fn create_named(parent: &Path, name: &str) -> Result<ScratchDir> {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        let path = parent.join(name);
         let lock = WorkLock::create(&path.with_extension("lock"))?
             .ok_or_else(|| Error::Conflict(format!("{} exists", path.display())))?;
         if path.exists() {
@@ -56,6 +62,12 @@ impl Drop for ScratchDir {
 /// Removes scratch directories (and stray entries) under `tmp/` whose owner
 /// is gone. Returns how many.
 pub(crate) fn sweep(tmp: &Path) -> Result<usize> {
+    sweep_with(tmp, |_| {})
+}
+
+/// [`sweep`] for any directory of work dirs; `before_remove` runs on each
+/// abandoned one first (to unmount or stop what it holds).
+pub(crate) fn sweep_with(tmp: &Path, mut before_remove: impl FnMut(&Path)) -> Result<usize> {
     locks::sweep_temporaries(tmp);
     let entries = match std::fs::read_dir(tmp) {
         Ok(e) => e,
@@ -77,6 +89,7 @@ pub(crate) fn sweep(tmp: &Path) -> Result<usize> {
             continue;
         }
         let lock = WorkLock::take(&lock_path, false)?;
+        before_remove(&path);
         let result = if path.is_dir() {
             std::fs::remove_dir_all(&path)
         } else {

@@ -125,3 +125,65 @@ fn containers_are_isolated_and_leave_nothing_behind() {
     let check = f.berth(&["system", "check"]);
     assert!(check.status.success());
 }
+
+/// Processes on the host whose command line is exactly `words`.
+fn processes_running(words: &[&str]) -> usize {
+    let want: Vec<u8> = words.iter().flat_map(|w| w.bytes().chain([0])).collect();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == want))
+        .count()
+}
+
+#[test]
+fn a_killed_run_is_cleaned_up_at_the_next_start() {
+    let f = setup();
+    let store = f.root().display().to_string();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("--root")
+        .arg(f.root())
+        .args(["run", "busybox", "sleep", "3599"])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while processes_running(&["sleep", "3599"]) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the container did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: no cleanup by berth itself
+    child.wait().unwrap();
+    assert_eq!(
+        processes_running(&["sleep", "3599"]),
+        1,
+        "the container outlives berth"
+    );
+
+    // Any berth command opening the store cleans up.
+    f.ok(&["images", "-q"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while processes_running(&["sleep", "3599"]) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the container's process was not stopped"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let left: Vec<_> = std::fs::read_dir(f.root().join("containers"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&store), "a mount is left under the store");
+    let check = f.berth(&["system", "check"]);
+    assert!(check.status.success());
+}
