@@ -217,11 +217,62 @@ fn run_in(
         .map_err(|e| Error::io("config.json".to_string(), e))?;
     let mut running = launch(bundle, short, &bundle.join("state"), Stdio::default())
         .map_err(|e| invalid(format!("starting container: {e}")))?;
-    let status = running
-        .wait()
-        .map_err(|e| invalid(format!("waiting for container: {e}")))?;
+    // Docker's sig-proxy: signals berth receives go to the container.
+    let proxy = SignalProxy::start(running.pid());
+    let status = running.wait();
+    drop(proxy);
+    let status = status.map_err(|e| invalid(format!("waiting for container: {e}")))?;
     let _ = running.delete();
     Ok(status.code())
+}
+
+/// Forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to the
+/// container's init while it runs (berth itself then no longer dies of them).
+/// The forwarding thread starts after the container was created, when the
+/// single-threaded launch is over.
+struct SignalProxy {
+    handle: Option<signal_hook::iterator::Handle>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SignalProxy {
+    fn start(pid: i32) -> SignalProxy {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([
+            SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
+        ]) else {
+            return SignalProxy {
+                handle: None,
+                thread: None,
+            };
+        };
+        let handle = signals.handle();
+        let thread = std::thread::spawn(move || {
+            for sig in signals.forever() {
+                if let (Some(pid), Some(sig)) = (
+                    rustix::process::Pid::from_raw(pid),
+                    rustix::process::Signal::from_named_raw(sig),
+                ) {
+                    let _ = rustix::process::kill_process(pid, sig);
+                }
+            }
+        });
+        SignalProxy {
+            handle: Some(handle),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for SignalProxy {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.close();
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Docker's 127/126 for a command that is missing or not executable,

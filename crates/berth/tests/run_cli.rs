@@ -187,3 +187,37 @@ fn a_killed_run_is_cleaned_up_at_the_next_start() {
     let check = f.berth(&["system", "check"]);
     assert!(check.status.success());
 }
+
+#[test]
+fn signals_to_berth_reach_the_container() {
+    let f = setup();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("--root")
+        .arg(f.root())
+        .args([
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'echo got TERM; exit 3' TERM; echo ready; while true; do sleep 0.05; done",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert_eq!(rest, "got TERM\n");
+    // The exit status is the container's.
+    assert_eq!(child.wait().unwrap().code(), Some(3));
+}
