@@ -96,29 +96,17 @@ pub(crate) fn extract_flags(line: &str, escape: char) -> Flags {
                 pos += 1;
                 continue;
             }
-            let mut c = ch;
-            if ch == escape {
-                if pos + 1 == bytes.len() {
-                    pos += 1;
-                    continue;
-                }
-                pos += 1;
-                c = bytes.get(pos).copied().unwrap_or(0);
-            }
-            word.push(char::from(c));
-            pos += 1;
-            continue;
-        }
-        // Phase::Quote
-        if ch == quote {
+        } else if ch == quote {
+            // Phase::Quote
             phase = Phase::Word;
             pos += 1;
             continue;
         }
+        // In a word or in quotes alike: E takes the next byte literally, and
+        // an E that ends the line is dropped (the word then ends with it).
         let mut c = ch;
         if ch == escape {
             if pos + 1 == bytes.len() {
-                phase = Phase::Word;
                 pos += 1;
                 continue;
             }

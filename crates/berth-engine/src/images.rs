@@ -93,16 +93,6 @@ const IMMEDIATE_GC: GcOptions = GcOptions {
 /// The gzip level for layers berth writes.
 const LAYER_GZIP_LEVEL: u32 = 1;
 
-/// The Go name of this machine's architecture.
-pub fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        other => other,
-    }
-}
-
 impl Engine {
     /// Imports a root filesystem tarball (plain, gzip or zstd) as a
     /// one-layer image; returns its ID.
@@ -177,7 +167,7 @@ impl Engine {
         apply_changes(&mut container_config, &opts.changes)?;
         let config = ImageConfig {
             created: Some(created.clone()),
-            architecture: host_arch().to_string(),
+            architecture: berth_oci::Platform::host().architecture,
             os: "linux".to_string(),
             config: Some(container_config),
             rootfs: Some(RootFs {

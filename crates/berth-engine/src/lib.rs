@@ -27,10 +27,7 @@ pub use archive::{
     MAX_ENTRY_BYTES, MAX_JSON_BYTES,
 };
 pub use error::{Error, Result};
-pub use images::{
-    host_arch as images_host_arch, oci_manifest, HistoryRow, ImageSummary, ImportOptions, NewImage,
-    Removed,
-};
+pub use images::{oci_manifest, HistoryRow, ImageSummary, ImportOptions, NewImage, Removed};
 
 /// An opened engine over one store root.
 #[derive(Debug)]

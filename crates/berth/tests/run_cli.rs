@@ -19,6 +19,19 @@ fn setup() -> Fixture {
     f
 }
 
+/// No container directory, no mount under the store, a clean store.
+fn assert_nothing_left(f: &Fixture) {
+    let left: Vec<_> = std::fs::read_dir(f.root().join("containers"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let store = f.root().display().to_string();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&store), "a mount is left under the store");
+    let check = f.berth(&["system", "check"]);
+    assert!(check.status.success());
+}
+
 fn run(f: &Fixture, args: &[&str]) -> (String, String, Option<i32>) {
     let mut all = vec!["run", "--rm"];
     all.extend_from_slice(args);
@@ -116,14 +129,7 @@ fn containers_are_isolated_and_leave_nothing_behind() {
     );
     assert_eq!((out.as_str(), code), ("refused\n", Some(0)));
 
-    let left: Vec<_> = std::fs::read_dir(f.root().join("containers"))
-        .unwrap()
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains(&store), "a mount is left under the store");
-    let check = f.berth(&["system", "check"]);
-    assert!(check.status.success());
+    assert_nothing_left(&f);
 }
 
 /// Processes on the host whose command line is exactly `words`.
@@ -145,7 +151,6 @@ fn processes_running(words: &[&str]) -> usize {
 #[test]
 fn a_killed_run_is_cleaned_up_at_the_next_start() {
     let f = setup();
-    let store = f.root().display().to_string();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
         .arg("--root")
         .arg(f.root())
@@ -178,14 +183,7 @@ fn a_killed_run_is_cleaned_up_at_the_next_start() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let left: Vec<_> = std::fs::read_dir(f.root().join("containers"))
-        .unwrap()
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains(&store), "a mount is left under the store");
-    let check = f.berth(&["system", "check"]);
-    assert!(check.status.success());
+    assert_nothing_left(&f);
 }
 
 #[test]

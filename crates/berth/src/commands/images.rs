@@ -183,7 +183,7 @@ pub fn images(engine: &Engine, args: &ImagesArgs) -> Result<(), CliError> {
 
 pub fn import(engine: &mut Engine, args: &ImportArgs) -> Result<(), CliError> {
     if let Some(p) = &args.platform {
-        let host = format!("linux/{}", berth_engine::images_host_arch());
+        let host = format!("linux/{}", berth_oci::Platform::host().architecture);
         if p != &host && p != "linux" {
             return Err(CliError::failure(format!(
                 "platform {p} is not supported (this machine imports {host})"
