@@ -110,8 +110,9 @@ pub(crate) fn probe(path: &Path) -> Probe {
     }
 }
 
-/// Removes `.tmp-*.lock` files in `dir` left by a process that died between
-/// creating and publishing a lock (older than a minute).
+/// Removes `.tmp-<pid>-<n>.lock` files in `dir` left by a process that died
+/// between creating and publishing a lock: its pid is gone, or the file is
+/// older than a minute (a reused pid).
 pub(crate) fn sweep_temporaries(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -119,16 +120,26 @@ pub(crate) fn sweep_temporaries(dir: &Path) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if !(name.starts_with(".tmp-") && name.ends_with(".lock")) {
+        let Some(middle) = name
+            .strip_prefix(".tmp-")
+            .and_then(|rest| rest.strip_suffix(".lock"))
+        else {
             continue;
-        }
+        };
+        let owner_gone = middle
+            .split('-')
+            .next()
+            .and_then(|pid| pid.parse::<u32>().ok())
+            .is_some_and(|pid| {
+                pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+            });
         let old = entry
             .metadata()
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age.as_secs() > 60);
-        if old {
+        if owner_gone || old {
             let _ = std::fs::remove_file(entry.path());
         }
     }

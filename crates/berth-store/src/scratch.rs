@@ -81,7 +81,16 @@ pub(crate) fn sweep_with(tmp: &Path, mut before_remove: impl FnMut(&Path)) -> Re
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if name.starts_with(".tmp-") || path.extension().is_some_and(|e| e == "lock") {
+        if name.starts_with(".tmp-") {
+            continue;
+        }
+        if path.extension().is_some_and(|e| e == "lock") {
+            // A lock whose directory never appeared (its owner died first).
+            if !path.with_extension("").exists() {
+                if let Some(lock) = WorkLock::take(&path, false)? {
+                    lock.remove();
+                }
+            }
             continue;
         }
         let lock_path = path.with_extension("lock");
