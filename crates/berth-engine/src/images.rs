@@ -371,6 +371,16 @@ impl Engine {
             .ok()
             .map(|r| r.to_string())
             .filter(|r| tags.contains(r));
+        let users = self.containers_using(&id)?;
+        if let Some(user) = users.first() {
+            if !force && (named_tag.is_none() || tags.len() <= 1) {
+                return Err(Error::Conflict(format!(
+                    "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
+                    user.get(..12).unwrap_or(user),
+                    id.short()
+                )));
+            }
+        }
         let mut out = Vec::new();
         if let Some(tag) = named_tag {
             self.store.meta_mut().remove_tag(&tag)?;
@@ -390,6 +400,18 @@ impl Engine {
                 out.push(Removed::Untagged(familiar(tag)));
             }
         }
+        if !users.is_empty() {
+            // Forced: untagged, but the image stays while a container
+            // runs from its snapshots.
+            for tag in &tags {
+                let _ = self.store.meta_mut().remove_tag(tag);
+                let untagged = Removed::Untagged(familiar(tag));
+                if !out.contains(&untagged) {
+                    out.push(untagged);
+                }
+            }
+            return Ok(out);
+        }
         self.store.remove_image(&id)?;
         out.push(Removed::Deleted(id));
         // Free what only this image used, as Docker does at once; anything
@@ -407,8 +429,9 @@ impl Engine {
         } else {
             self.store.dangling_images()?
         };
+        let in_use = self.store.meta().images_in_use()?;
         let mut removed = Vec::new();
-        for id in victims {
+        for id in victims.into_iter().filter(|v| !in_use.contains(v)) {
             for (tag, target) in self.store.meta().tags()? {
                 if target == id {
                     self.store.meta_mut().remove_tag(&tag)?;
@@ -519,6 +542,20 @@ fn parse_tag_reference(text: &str) -> Result<Reference> {
 }
 
 /// `docker.io/library/busybox:latest` → `busybox:latest`.
+impl Engine {
+    /// IDs of the containers created from image `id`.
+    fn containers_using(&self, id: &Digest) -> Result<Vec<String>> {
+        Ok(self
+            .store
+            .meta()
+            .containers()?
+            .into_iter()
+            .filter(|c| c.image_id == *id)
+            .map(|c| c.id)
+            .collect())
+    }
+}
+
 fn familiar(name: &str) -> String {
     Reference::parse(name)
         .map(|r| r.familiar_string())

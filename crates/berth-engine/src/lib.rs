@@ -1,5 +1,6 @@
 //! The one facade that the CLI and the API call: images (import, list, tag,
-//! remove, inspect, history, save, load), and later containers, volumes and networks.
+//! remove, inspect, history, save, load), containers (create, start through
+//! a shim, attach, stop, remove, exec, inspect), and later volumes and networks.
 //! It owns policy (Docker's rules for names, tags and removal); the store
 //! below it owns mechanisms.
 //!
@@ -11,11 +12,13 @@
 //! println!("{id}");
 //! ```
 
+#![recursion_limit = "256"]
+
 mod archive;
 pub mod config_edit;
+pub mod containers;
 mod error;
 mod images;
-pub mod run;
 pub mod time;
 
 use std::path::Path;
@@ -39,7 +42,7 @@ impl Engine {
     /// Opens the store at `root` (creating it if needed).
     pub fn open(root: &Path) -> Result<Engine> {
         let store = Store::open(root)?;
-        let swept = store.sweep_containers(run::cleanup_abandoned)?;
+        let swept = store.sweep_containers(containers::cleanup::cleanup_abandoned)?;
         if swept > 0 {
             tracing::debug!(swept, "cleaned up containers a killed berth left");
         }

@@ -29,6 +29,43 @@ pub fn wall_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// The real clock with nanoseconds (container events, log lines).
+pub fn wall_now_precise() -> (i64, u32) {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or((0, 0), |d| {
+            (
+                i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+                d.subsec_nanos(),
+            )
+        })
+}
+
+/// RFC 3339 with exactly nine fractional digits (Docker's
+/// `RFC3339NanoFixed`, used for log timestamps).
+pub fn rfc3339_fixed(secs: i64, nanos: u32) -> String {
+    let text = rfc3339(secs, 0);
+    format!("{}.{nanos:09}Z", text.trim_end_matches('Z'))
+}
+
+/// Parses an RFC 3339 time to (seconds, nanoseconds) since the epoch.
+pub fn parse_rfc3339_precise(text: &str) -> Option<(i64, u32)> {
+    let secs = parse_rfc3339(text)?;
+    let nanos = text
+        .get(19..)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .map(|frac| {
+            let digits: String = frac
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .take(9)
+                .collect();
+            format!("{digits:0<9}").parse::<u32>().unwrap_or(0)
+        })
+        .unwrap_or(0);
+    Some((secs, nanos))
+}
+
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;

@@ -351,3 +351,89 @@ impl Running {
             .map_err(container_error(&id, "delete"))
     }
 }
+
+/// A process started in a running container by [`exec`]; a child of the
+/// caller until [`Exec::wait`] reaps it.
+#[derive(Debug)]
+pub struct Exec {
+    pid: i32,
+    status: Option<ExitStatus>,
+}
+
+impl Exec {
+    /// The process's pid, in the caller's pid namespace.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Blocks until the process exits and reaps it.
+    pub fn wait(&mut self) -> Result<ExitStatus> {
+        if let Some(status) = self.status {
+            return Ok(status);
+        }
+        let status = reap(self.pid).map_err(|source| Error::Wait {
+            id: "exec".to_owned(),
+            pid: self.pid,
+            source,
+        })?;
+        self.status = Some(status);
+        Ok(status)
+    }
+}
+
+/// Starts the OCI process described by `process_json` (a `process` object
+/// of the runtime spec: args, env, cwd, user, capabilities…) inside the
+/// running container `id` whose state is under `state_root`. Like
+/// [`launch`], call it from a single-threaded process.
+pub fn exec(state_root: &Path, id: &str, process_json: &Path, stdio: Stdio) -> Result<Exec> {
+    let mut builder = ContainerBuilder::new(id.to_owned(), SyscallType::default())
+        .with_root_path(state_root)
+        .map_err(container_error(id, "state root"))?;
+    if let Some(fd) = stdio.stdin {
+        builder = builder.with_stdin(fd);
+    }
+    if let Some(fd) = stdio.stdout {
+        builder = builder.with_stdout(fd);
+    }
+    if let Some(fd) = stdio.stderr {
+        builder = builder.with_stderr(fd);
+    }
+    let before = children();
+    match builder
+        .as_tenant()
+        .with_process(Some(process_json))
+        .with_detach(true)
+        .build()
+    {
+        Ok(pid) => Ok(Exec {
+            pid: pid.as_raw(),
+            status: None,
+        }),
+        Err(source) => {
+            reap_new_children(&before);
+            Err(Error::Container {
+                id: id.to_owned(),
+                op: "exec",
+                source: Box::new(source),
+            })
+        }
+    }
+}
+
+fn load(state_root: &Path, id: &str) -> Result<Container> {
+    Container::load(state_root.join(id)).map_err(container_error(id, "load state"))
+}
+
+/// Freezes every process of the container (`docker pause`).
+pub fn pause(state_root: &Path, id: &str) -> Result<()> {
+    load(state_root, id)?
+        .pause()
+        .map_err(container_error(id, "pause"))
+}
+
+/// Thaws a paused container (`docker unpause`).
+pub fn resume(state_root: &Path, id: &str) -> Result<()> {
+    load(state_root, id)?
+        .resume()
+        .map_err(container_error(id, "resume"))
+}

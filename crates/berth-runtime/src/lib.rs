@@ -45,5 +45,7 @@ pub mod user;
 
 pub use error::{ErrorKind, SpecError};
 pub use oci::Spec;
-pub use spec::{build_spec, resolve_env_flag, HostInfo, NetworkNamespace, RunOptions, TmpfsMount};
+pub use spec::{
+    build_spec, resolve_env_flag, HostInfo, NetworkNamespace, RunOptions, TmpfsMount, DEFAULT_PATH,
+};
 pub use user::{resolve_user, ExecUser};

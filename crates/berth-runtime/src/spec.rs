@@ -68,7 +68,7 @@ pub const READONLY_PATHS: [&str; 5] = [
 ];
 
 /// The network namespace a container gets.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum NetworkNamespace {
     /// A fresh, empty namespace (loopback only until someone adds a veth).
     #[default]
@@ -80,7 +80,7 @@ pub enum NetworkNamespace {
 }
 
 /// One `--tmpfs DEST[:OPTIONS]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TmpfsMount {
     pub destination: String,
     /// Comma-separated mount options as given (`rw,size=64m`), may be empty.
@@ -136,8 +136,10 @@ impl HostInfo {
     }
 }
 
-/// The `docker run` options that shape the runtime spec.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The `docker run` options that shape the runtime spec (kept in the
+/// container's record, so they serialise).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct RunOptions {
     /// `--entrypoint`: `Some` replaces the image's ENTRYPOINT and drops its
     /// CMD; `Some(vec![])` (or `vec![""]`, as `--entrypoint ""` sends it)
@@ -173,6 +175,7 @@ pub struct RunOptions {
     /// `linux.cgroupsPath`; `None` is `/berth/<container id>`.
     pub cgroups_path: Option<String>,
     /// `None` reads the running host ([`HostInfo::detect`]).
+    #[serde(skip)]
     pub host: Option<HostInfo>,
 }
 

@@ -15,6 +15,7 @@
 //! ```
 
 mod check;
+mod containers;
 mod content;
 mod error;
 mod gc;
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 
 pub use berth_oci::{Digest, ErrorKind};
 pub use check::{CheckReport, Fault, FaultKind};
+pub use containers::ContainerRecord;
 pub use content::{BlobFault, ContentStore, Ingest};
 pub use error::Error;
 pub use gc::{DiskUsage, GcOptions, GcReport, DEFAULT_GRACE};
@@ -35,6 +37,11 @@ pub use layout::Layout;
 pub use meta::{ImageLayer, ImageRecord, LayerRecord, Metadata, SnapshotRow, SCHEMA_VERSION};
 pub use scratch::ScratchDir;
 pub use snapshots::{OverlaySpec, Snapshot, Snapshots, MAX_LAYER_BYTES, MOUNT_OPTIONS_MAX};
+
+/// A container ID: 64 lowercase hex digits.
+pub fn is_container_id(id: &str) -> bool {
+    id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
 
 /// Results of store operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -157,20 +164,57 @@ impl Store {
         ScratchDir::create(&self.layout.tmp(), prefix)
     }
 
-    /// The work directory `containers/<id>/` of a running container, held
-    /// (and removed when dropped) by this process.
-    pub fn container_dir(&self, id: &str) -> Result<ScratchDir> {
-        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::Invalid(format!("invalid container ID {id:?}")));
-        }
-        ScratchDir::create_named(&self.layout.root().join("containers"), id)
+    /// `containers/`: one directory per container record.
+    pub fn containers_dir(&self) -> PathBuf {
+        self.layout.root().join("containers")
     }
 
-    /// Removes container directories whose process is gone (killed berth),
-    /// calling `cleanup` on each first so the caller can stop what is left
-    /// of the container and unmount its root. Returns how many.
-    pub fn sweep_containers(&self, cleanup: impl FnMut(&Path)) -> Result<usize> {
-        scratch::sweep_with(&self.layout.root().join("containers"), cleanup)
+    /// Creates `containers/<id>/` for a container whose record was just
+    /// inserted (record first: a directory without a record is debris that
+    /// [`Store::sweep_containers`] removes).
+    pub fn create_container_dir(&self, id: &str) -> Result<PathBuf> {
+        if !is_container_id(id) {
+            return Err(Error::Invalid(format!("invalid container ID {id:?}")));
+        }
+        let dir = self.containers_dir().join(id);
+        std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+        Ok(dir)
+    }
+
+    /// Removes entries of `containers/` that no record names (left by a
+    /// killed create or remove), calling `cleanup` on each directory first so
+    /// the caller can stop what is left of the container and unmount it.
+    /// Returns how many.
+    pub fn sweep_containers(&self, mut cleanup: impl FnMut(&Path)) -> Result<usize> {
+        let dir = self.containers_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(Error::io(&dir, e)),
+        };
+        let mut removed = 0;
+        for entry in entries {
+            let path = entry.map_err(|e| Error::io(&dir, e))?.path();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if is_container_id(&name) && self.meta.container(&name)?.is_some() {
+                continue;
+            }
+            if path.is_dir() {
+                cleanup(&path);
+                match std::fs::remove_dir_all(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(&path, e)),
+                }
+            } else {
+                let _ = std::fs::remove_file(&path);
+            }
+            removed += 1;
+        }
+        Ok(removed)
     }
 
     /// The path of the metadata DB.

@@ -62,6 +62,14 @@ const MIGRATIONS: &[&str] = &[
         key         TEXT NOT NULL,
         PRIMARY KEY (lease_id, kind, key)
      );",
+    // 2: containers (their config and state live in containers/<id>/).
+    "CREATE TABLE containers (
+        id          TEXT PRIMARY KEY,          -- 64 hex digits
+        name        TEXT NOT NULL UNIQUE,      -- without the leading '/'
+        image_id    TEXT NOT NULL REFERENCES images(id),
+        created_at  INTEGER NOT NULL           -- unix nanoseconds
+     );
+     CREATE INDEX containers_image ON containers(image_id);",
 ];
 
 /// An image as the store records it.

@@ -53,6 +53,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
             commands::info::run(&settings)
         }
         Some(Command::Dockerfile(cmd)) => commands::dockerfile::run(cmd),
+        Some(Command::Shim { dir }) => match berth_engine::containers::shim::main(dir) {
+            0 => Ok(()),
+            code => Err(CliError::exit(u8::try_from(code).unwrap_or(1))),
+        },
         Some(command) => {
             let mut engine = berth_engine::Engine::open(&settings.root).map_err(|e| {
                 CliError::failure(format!("opening store {}: {e}", settings.root.display()))
@@ -67,8 +71,8 @@ fn run_engine_command(
     engine: &mut berth_engine::Engine,
     command: &Command,
 ) -> Result<(), CliError> {
-    use cli::{ImageCommand, SystemCommand};
-    use commands::images;
+    use cli::{ContainerCommand, ImageCommand, SystemCommand};
+    use commands::{containers, images};
     match command {
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::images(engine, a),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => images::import(engine, a),
@@ -77,9 +81,8 @@ fn run_engine_command(
         Command::History(a) | Command::Image(ImageCommand::History(a)) => {
             images::history(engine, a)
         }
-        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => {
-            images::inspect(engine, a)
-        }
+        Command::Inspect(a) => containers::inspect(engine, a, true),
+        Command::Image(ImageCommand::Inspect(a)) => images::inspect(engine, a),
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => {
             commands::archive::save(engine, a)
         }
@@ -87,13 +90,68 @@ fn run_engine_command(
             commands::archive::load(engine, a)
         }
         Command::Image(ImageCommand::Prune(a)) => commands::system::prune(engine, a),
-        Command::Run(a) => commands::run::run(engine, a),
+        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => {
+            commands::run::run(engine, a)
+        }
+        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => {
+            commands::run::create(engine, a)
+        }
+        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => {
+            containers::start(engine, a)
+        }
+        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => {
+            containers::stop(engine, a)
+        }
+        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
+            containers::restart(engine, a)
+        }
+        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => {
+            containers::kill(engine, a)
+        }
+        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => containers::rm(engine, a),
+        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => containers::ps(engine, a),
+        Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => {
+            containers::logs(engine, a)
+        }
+        Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => {
+            containers::exec_command(engine, a)
+        }
+        Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => {
+            containers::attach(engine, a)
+        }
+        Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => {
+            containers::wait(engine, a)
+        }
+        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => {
+            containers::port(engine, a)
+        }
+        Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => {
+            containers::top(engine, a)
+        }
+        Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
+            containers::rename(engine, a)
+        }
+        Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
+            containers::pause(engine, a, true)
+        }
+        Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => {
+            containers::pause(engine, a, false)
+        }
+        Command::Cp(_) | Command::Container(ContainerCommand::Cp(_)) => {
+            Err(CliError::failure("berth cp is not built yet"))
+        }
+        Command::Stats(_) | Command::Container(ContainerCommand::Stats(_)) => {
+            Err(CliError::failure("berth stats is not built yet"))
+        }
+        Command::Container(ContainerCommand::Inspect(a)) => containers::inspect(engine, a, false),
+        Command::Container(ContainerCommand::Prune(a)) => containers::prune(engine, a),
         Command::System(SystemCommand::Check) => commands::system::check(engine),
         Command::System(SystemCommand::Df) => commands::system::df(engine),
         Command::Version(_)
         | Command::Info
         | Command::System(SystemCommand::Info)
-        | Command::Dockerfile(_) => Ok(()),
+        | Command::Dockerfile(_)
+        | Command::Shim { .. } => Ok(()),
     }
 }
 

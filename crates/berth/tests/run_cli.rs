@@ -148,41 +148,77 @@ fn processes_running(words: &[&str]) -> usize {
         .count()
 }
 
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn status_of(f: &Fixture, name: &str) -> String {
+    f.ok(&["inspect", "--format", "{{.State.Status}}", name])
+        .trim()
+        .to_string()
+}
+
 #[test]
-fn a_killed_run_is_cleaned_up_at_the_next_start() {
+fn a_killed_cli_leaves_the_container_running_and_rm_f_cleans_it() {
     let f = setup();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
         .arg("--root")
         .arg(f.root())
-        .args(["run", "busybox", "sleep", "3599"])
+        .args(["run", "--name", "fg", "busybox", "sleep", "3599"])
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while processes_running(&["sleep", "3599"]) == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the container did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.kill().unwrap(); // SIGKILL: no cleanup by berth itself
+    wait_for("the container starts", || {
+        processes_running(&["sleep", "3599"]) == 1
+    });
+    child.kill().unwrap(); // SIGKILL: the CLI does no cleanup
     child.wait().unwrap();
-    assert_eq!(
-        processes_running(&["sleep", "3599"]),
-        1,
-        "the container outlives berth"
-    );
-
-    // Any berth command opening the store cleans up.
+    // As with Docker, the container belongs to its shim, not to the CLI.
     f.ok(&["images", "-q"]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while processes_running(&["sleep", "3599"]) > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the container's process was not stopped"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    assert_eq!(processes_running(&["sleep", "3599"]), 1);
+    assert_eq!(status_of(&f, "fg"), "running");
+    f.ok(&["rm", "-f", "fg"]);
+    assert_eq!(processes_running(&["sleep", "3599"]), 0);
+    assert_nothing_left(&f);
+}
+
+#[test]
+fn a_killed_shim_reads_dead_and_rm_f_cleans_it() {
+    let f = setup();
+    let id = f.ok(&["run", "-d", "--name", "orphan", "busybox", "sleep", "3598"]);
+    let id = id.trim();
+    wait_for("the container starts", || {
+        processes_running(&["sleep", "3598"]) == 1
+    });
+    let shim_pid: i32 = {
+        let state: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(f.root().join("containers").join(id).join("state.json")).unwrap(),
+        )
+        .unwrap();
+        state["shim_pid"].as_i64().unwrap() as i32
+    };
+    assert!(shim_pid > 0);
+    std::process::Command::new("kill")
+        .args(["-9", &shim_pid.to_string()])
+        .status()
+        .unwrap();
+    wait_for("the shim dies", || {
+        !std::path::Path::new(&format!("/proc/{shim_pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{shim_pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z "))
+    });
+    // The truth: no shim manages it any more.
+    assert_eq!(status_of(&f, "orphan"), "dead");
+    let ps = f.ok(&["ps", "-a"]);
+    assert!(ps.contains("Dead"), "{ps}");
+    // A plain rm refuses nothing here (it is not running), and cleans up.
+    f.ok(&["rm", "-f", "orphan"]);
+    wait_for("the container's process is stopped", || {
+        processes_running(&["sleep", "3598"]) == 0
+    });
     assert_nothing_left(&f);
 }
 

@@ -1,36 +1,128 @@
-//! `berth run`: a container in the foreground; berth exits with its status.
+//! `berth run` and `berth create`: the flags become a container config;
+//! `run` then starts it through its shim, attached (output streamed,
+//! signals forwarded, berth exits with the container's status) or detached
+//! (`-d`: prints the ID).
 
+use std::io::{Read, Write};
+use std::path::Path;
+
+use berth_engine::containers::protocol::{self, Request, STDERR};
+use berth_engine::containers::{signal_number, Container, ContainerConfig, RestartPolicy};
 use berth_engine::Engine;
-use berth_runtime::{resolve_env_flag, NetworkNamespace, RunOptions, TmpfsMount};
+use berth_oci::Healthcheck;
+use berth_runtime::{resolve_env_flag, RunOptions, TmpfsMount};
 
 use crate::cli::RunArgs;
 use crate::exit::CliError;
 
-pub fn run(engine: &mut Engine, args: &RunArgs) -> Result<(), CliError> {
-    if args.detach {
-        return Err(CliError::with_code(
-            125,
-            "detached containers (-d) need the container shim, which is not built yet",
-        ));
-    }
-    if args.tty {
-        return Err(CliError::with_code(125, "-t is not supported yet"));
-    }
-    let network = match args.network.as_str() {
-        "none" => NetworkNamespace::New,
-        "host" => NetworkNamespace::Host,
-        other => {
-            return Err(CliError::with_code(
-                125,
-                format!("network {other} not found (this berth has: none, host)"),
-            ))
+fn usage(e: impl std::fmt::Display) -> CliError {
+    CliError::with_code(125, e.to_string())
+}
+
+/// `--env-file`: `KEY=VALUE` lines, `KEY` alone takes the caller's value,
+/// `#` comments and blank lines skipped (Docker's format: no quoting).
+pub fn read_env_files(files: &[std::path::PathBuf]) -> Result<Vec<String>, CliError> {
+    let mut out = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| usage(format!("open {}: {e}", file.display())))?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim_start();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let key = line.split_once('=').map_or(line, |(k, _)| k);
+            if key.is_empty() || key.contains(char::is_whitespace) {
+                return Err(usage(format!(
+                    "{}:{}: variable '{key}' contains whitespaces",
+                    file.display(),
+                    n + 1
+                )));
+            }
+            out.push(resolve_env_flag(line, |k| std::env::var(k).ok()));
         }
-    };
+    }
+    Ok(out)
+}
+
+fn duration_flag(name: &str, value: &Option<String>) -> Result<i64, CliError> {
+    match value {
+        None => Ok(0),
+        Some(v) => berth_dockerfile::instructions::parse_go_duration(v)
+            .filter(|d| *d >= 0)
+            .ok_or_else(|| usage(format!("invalid argument \"{v}\" for \"--{name}\" flag: time: invalid duration \"{v}\""))),
+    }
+}
+
+fn healthcheck(args: &RunArgs) -> Result<Option<Healthcheck>, CliError> {
+    if args.no_healthcheck {
+        if args.health_cmd.is_some() {
+            return Err(usage("--no-healthcheck conflicts with --health-* options"));
+        }
+        return Ok(Some(Healthcheck {
+            test: vec!["NONE".to_string()],
+            ..Healthcheck::default()
+        }));
+    }
+    let any = args.health_cmd.is_some()
+        || args.health_interval.is_some()
+        || args.health_timeout.is_some()
+        || args.health_start_period.is_some()
+        || args.health_retries.is_some();
+    if !any {
+        return Ok(None);
+    }
+    Ok(Some(Healthcheck {
+        test: args
+            .health_cmd
+            .as_ref()
+            .map(|c| vec!["CMD-SHELL".to_string(), c.clone()])
+            .unwrap_or_default(),
+        interval: duration_flag("health-interval", &args.health_interval)?,
+        timeout: duration_flag("health-timeout", &args.health_timeout)?,
+        start_period: duration_flag("health-start-period", &args.health_start_period)?,
+        start_interval: 0,
+        retries: args.health_retries.unwrap_or(0),
+    }))
+}
+
+/// The container config `run`/`create` flags describe.
+pub fn container_config(args: &RunArgs) -> Result<ContainerConfig, CliError> {
+    if args.tty {
+        return Err(usage("-t is not supported yet"));
+    }
     let mut tmpfs = Vec::new();
     for t in &args.tmpfs {
-        tmpfs.push(TmpfsMount::parse(t).map_err(|e| CliError::with_code(125, e.to_string()))?);
+        tmpfs.push(TmpfsMount::parse(t).map_err(usage)?);
     }
-    let opts = RunOptions {
+    let mut env = read_env_files(&args.env_file)?;
+    env.extend(
+        args.env
+            .iter()
+            .map(|e| resolve_env_flag(e, |k| std::env::var(k).ok())),
+    );
+    let restart = RestartPolicy::parse(&args.restart).map_err(usage)?;
+    if args.rm && restart.name != "no" {
+        return Err(usage("Conflicting options: --restart and --rm"));
+    }
+    let mut labels = std::collections::BTreeMap::new();
+    for l in &args.label {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    if let Some(sig) = &args.stop_signal {
+        if signal_number(sig).is_none() {
+            return Err(usage(format!("Invalid signal: {sig}")));
+        }
+    }
+    let network = match args.network.as_str() {
+        "default" => "bridge".to_string(),
+        other => other.to_string(),
+    };
+    if !matches!(network.as_str(), "bridge" | "host" | "none") {
+        return Err(usage(format!("network {network} not found")));
+    }
+    let run = RunOptions {
         entrypoint: args.entrypoint.as_ref().map(|e| {
             if e.is_empty() {
                 Vec::new()
@@ -39,11 +131,7 @@ pub fn run(engine: &mut Engine, args: &RunArgs) -> Result<(), CliError> {
             }
         }),
         command: args.command.clone(),
-        env: args
-            .env
-            .iter()
-            .map(|e| resolve_env_flag(e, |k| std::env::var(k).ok()))
-            .collect(),
+        env,
         workdir: args.workdir.clone(),
         user: args.user.clone(),
         hostname: args.hostname.clone(),
@@ -53,15 +141,176 @@ pub fn run(engine: &mut Engine, args: &RunArgs) -> Result<(), CliError> {
         read_only: args.read_only,
         privileged: args.privileged,
         tmpfs,
-        network,
+        tty: args.tty,
         ..RunOptions::default()
     };
-    match engine.run_foreground(&args.image, &opts) {
-        Ok(0) => Ok(()),
-        Ok(code) => Err(CliError::exit(u8::try_from(code).unwrap_or(255))),
-        Err(failure) => Err(CliError::with_code(
-            u8::try_from(failure.status).unwrap_or(125),
-            failure.error.to_string(),
-        )),
+    Ok(ContainerConfig {
+        image: args.image.clone(),
+        run,
+        open_stdin: args.interactive,
+        stdin_once: args.interactive && !args.detach,
+        restart,
+        auto_remove: args.rm,
+        labels,
+        stop_signal: args.stop_signal.clone().unwrap_or_default(),
+        stop_timeout: args.stop_timeout,
+        healthcheck: healthcheck(args)?,
+        publish: args.publish.clone(),
+        publish_all: args.publish_all,
+        network,
+        ..ContainerConfig::default()
+    })
+}
+
+fn create_from(engine: &mut Engine, args: &RunArgs) -> Result<Container, CliError> {
+    let config = container_config(args)?;
+    let id = engine
+        .create_container(config, args.name.as_deref())
+        .map_err(|e| CliError::with_code(125, e.to_string()))?;
+    engine
+        .container(&id)
+        .map_err(|e| CliError::with_code(125, e.to_string()))
+}
+
+/// `berth create`: prints the new container's ID.
+pub fn create(engine: &mut Engine, args: &RunArgs) -> Result<(), CliError> {
+    let container = create_from(engine, args)?;
+    println!("{}", container.record.id);
+    Ok(())
+}
+
+/// `berth run`.
+pub fn run(engine: &mut Engine, args: &RunArgs) -> Result<(), CliError> {
+    let container = create_from(engine, args)?;
+    if args.detach {
+        engine
+            .start_container(&container)
+            .map_err(|f| start_error(f.status, &f.error.to_string()))?;
+        println!("{}", container.record.id);
+        return Ok(());
+    }
+    let code = attach_and_start(engine, &container, true, args.interactive, args.sig_proxy)?;
+    exit_with(code)
+}
+
+/// The CLI's status for a container's exit code.
+pub fn exit_with(code: i32) -> Result<(), CliError> {
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(CliError::exit(u8::try_from(code).unwrap_or(255)))
+    }
+}
+
+fn start_error(status: i32, message: &str) -> CliError {
+    CliError::with_code(u8::try_from(status).unwrap_or(125), message)
+}
+
+/// Attaches to `container` (stdout, stderr, and stdin with `stdin`), starts
+/// it when `start`, streams until its output ends, and returns its exit
+/// code. Signals berth receives are sent to the container (`sig_proxy`).
+pub fn attach_and_start(
+    engine: &Engine,
+    container: &Container,
+    start: bool,
+    stdin: bool,
+    sig_proxy: bool,
+) -> Result<i32, CliError> {
+    let dir = container.dir.clone();
+    let engine_err = |e: berth_engine::Error| CliError::with_code(125, e.to_string());
+    if start {
+        engine.spawn_shim(container).map_err(engine_err)?;
+    }
+    let attach = protocol::send(
+        &dir,
+        &Request::Attach {
+            stdin,
+            stdout: true,
+            stderr: true,
+        },
+    )
+    .map_err(engine_err)?;
+    let wait = protocol::send(&dir, &Request::Wait).map_err(engine_err)?;
+    if start {
+        if let Err(f) = engine.start_spawned(container) {
+            return Err(start_error(f.status, &f.error.to_string()));
+        }
+    }
+    let _proxy = sig_proxy.then(|| SignalProxy::start(dir.clone()));
+    if stdin {
+        if let Ok(mut writer) = attach.try_clone() {
+            std::thread::spawn(move || {
+                let mut input = std::io::stdin().lock();
+                let mut buf = [0u8; 32 * 1024];
+                loop {
+                    match input.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if writer.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                let _ = writer.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    } else {
+        let _ = attach.shutdown(std::net::Shutdown::Write);
+    }
+    copy_frames(attach);
+    let reply = protocol::read_reply(wait).map_err(engine_err)?;
+    Ok(reply.exit_code)
+}
+
+/// Copies the attach stream's frames to stdout and stderr.
+fn copy_frames(mut attach: std::os::unix::net::UnixStream) {
+    let mut buf = Vec::new();
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    while let Ok(Some(stream)) = protocol::read_frame(&mut attach, &mut buf) {
+        if stream == STDERR {
+            let mut e = stderr.lock();
+            let _ = e.write_all(&buf);
+            let _ = e.flush();
+        } else {
+            let mut o = stdout.lock();
+            let _ = o.write_all(&buf);
+            let _ = o.flush();
+        }
+    }
+}
+
+/// Docker's sig-proxy: SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and
+/// SIGUSR2 that berth receives go to the container through its shim.
+struct SignalProxy {
+    handle: Option<signal_hook::iterator::Handle>,
+}
+
+impl SignalProxy {
+    fn start(dir: std::path::PathBuf) -> SignalProxy {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([
+            SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
+        ]) else {
+            return SignalProxy { handle: None };
+        };
+        let handle = signals.handle();
+        std::thread::spawn(move || {
+            for signal in signals.forever() {
+                let _ = protocol::call(Path::new(&dir), &Request::Kill { signal });
+            }
+        });
+        SignalProxy {
+            handle: Some(handle),
+        }
+    }
+}
+
+impl Drop for SignalProxy {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            h.close();
+        }
     }
 }

@@ -66,6 +66,21 @@ impl Fixture {
     }
 }
 
+impl Drop for Fixture {
+    /// Containers a test left running are killed and removed, so no
+    /// process or mount outlives the temporary store.
+    fn drop(&mut self) {
+        if !self.root().join("containers").is_dir() {
+            return;
+        }
+        let out = self.berth(&["ps", "-aq", "--no-trunc"]);
+        let ids = String::from_utf8_lossy(&out.stdout).into_owned();
+        for id in ids.split_whitespace() {
+            let _ = self.berth(&["rm", "-f", id]);
+        }
+    }
+}
+
 pub fn tar_dir(tree: &Path, out: &Path) {
     let status = Command::new("tar")
         .args([

@@ -1,0 +1,158 @@
+//! `berth exec`: a new process in a running container, started from the
+//! calling (single-threaded) process with libcontainer's tenant builder,
+//! using the container's own process settings (capabilities, rlimits,
+//! no-new-privileges) with the command, environment, user and working
+//! directory replaced.
+
+use std::path::Path;
+
+use berth_fs::{resolve_in_root, ResolveOptions};
+use berth_launch::Stdio;
+use berth_runtime::{resolve_user, Spec};
+
+use super::prepare::{runtime_id, Layout};
+use super::{exit, Container, RunFailure, Status};
+use crate::{Error, Result};
+
+/// What `exec` runs.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    pub command: Vec<String>,
+    /// `-e` values (`KEY=VALUE`; `KEY` alone unsets).
+    pub env: Vec<String>,
+    /// `-u`; empty is the container's user.
+    pub user: String,
+    /// `-w`; empty is the container's working directory.
+    pub workdir: String,
+    pub privileged: bool,
+}
+
+/// A started exec process.
+#[derive(Debug)]
+pub struct ExecProcess {
+    inner: berth_launch::Exec,
+}
+
+impl ExecProcess {
+    pub fn pid(&self) -> i32 {
+        self.inner.pid()
+    }
+
+    /// Waits for the process; returns its exit code (128 + signal when killed).
+    pub fn wait(&mut self) -> Result<i32> {
+        self.inner
+            .wait()
+            .map(|s| s.code())
+            .map_err(|e| Error::Invalid(e.to_string()))
+    }
+}
+
+fn read_in_root(rootfs: &Path, path: &str) -> String {
+    resolve_in_root(rootfs, path, &ResolveOptions::default())
+        .ok()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default()
+}
+
+/// Merges `-e` values into an environment list (replacing, appending,
+/// or unsetting `KEY`).
+fn merge_env(base: &mut Vec<String>, extra: &[String]) {
+    for e in extra {
+        let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
+        base.retain(|b| b.split_once('=').map_or(b.as_str(), |(k, _)| k) != key);
+        if e.contains('=') {
+            base.push(e.clone());
+        }
+    }
+}
+
+/// Starts `opts.command` in `container`; `stdio` slots left `None` are
+/// inherited from the caller.
+pub fn exec(
+    container: &Container,
+    opts: &ExecOptions,
+    stdio: Stdio,
+) -> Result<ExecProcess, RunFailure> {
+    if container.state.status != Status::Running {
+        let what = if container.state.status == Status::Paused {
+            format!(
+                "Container {} is paused, unpause the container before exec",
+                container.record.id
+            )
+        } else {
+            format!("container {} is not running", container.record.id)
+        };
+        return Err(Error::Conflict(what).into());
+    }
+    if opts.command.is_empty() {
+        return Err(Error::Invalid("exec needs a command to run".to_string()).into());
+    }
+    let layout = Layout(&container.dir);
+    let bundle = layout.bundle().join("config.json");
+    let bytes = std::fs::read(&bundle).map_err(|e| Error::io(bundle.display().to_string(), e))?;
+    let spec = Spec::from_json(&bytes)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", bundle.display())))?;
+    let mut process = spec.process.clone();
+    process.args = opts.command.clone();
+    merge_env(&mut process.env, &opts.env);
+    let rootfs = layout.rootfs();
+    if !opts.user.is_empty() {
+        let user = resolve_user(
+            &opts.user,
+            &read_in_root(&rootfs, "/etc/passwd"),
+            &read_in_root(&rootfs, "/etc/group"),
+        )
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+        process.user.uid = user.uid;
+        process.user.gid = user.gid;
+        process.user.additional_gids = user.sgids;
+    }
+    if !opts.workdir.is_empty() {
+        if !opts.workdir.starts_with('/') {
+            return Err(Error::Invalid(format!(
+                "the working directory '{}' is invalid, it needs to be an absolute path",
+                opts.workdir
+            ))
+            .into());
+        }
+        process.cwd = opts.workdir.clone();
+    }
+    if opts.privileged {
+        if let Some(caps) = &mut process.capabilities {
+            caps.effective = caps.bounding.clone();
+            caps.permitted = caps.bounding.clone();
+        }
+    }
+    let json = serde_json::to_vec(&process).map_err(|e| Error::Invalid(e.to_string()))?;
+    let process_file = container.dir.join(format!(
+        "exec-{}-{}.json",
+        std::process::id(),
+        crate::time::wall_now_precise().1
+    ));
+    std::fs::write(&process_file, json)
+        .map_err(|e| Error::io(process_file.display().to_string(), e))?;
+    let started = berth_launch::exec(
+        &layout.runtime_state(),
+        runtime_id(&container.record.id),
+        &process_file,
+        stdio,
+    );
+    let _ = std::fs::remove_file(&process_file);
+    match started {
+        Ok(inner) => Ok(ExecProcess { inner }),
+        Err(e) => {
+            let text = e.to_string();
+            let status = if text.contains("No such file") || text.contains("not found") {
+                exit::NOT_FOUND
+            } else if text.contains("ermission denied") {
+                exit::CANNOT_INVOKE
+            } else {
+                exit::ENGINE
+            };
+            Err(RunFailure {
+                status,
+                error: Error::Invalid(format!("OCI runtime exec failed: exec failed: {text}")),
+            })
+        }
+    }
+}

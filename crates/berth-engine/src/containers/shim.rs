@@ -1,0 +1,753 @@
+//! `berth shim`: the process that owns one running container. Started by
+//! `start`/`run` (berth re-executed, in its own session), it outlives the
+//! CLI: it creates and starts the container with embedded libcontainer (so
+//! it stays single-threaded: no threads, no async runtime), is the parent of
+//! its init, holds its stdio, writes the json-file log, serves the socket
+//! (attach, wait, kill, stop, pause), records the state atomically, applies
+//! the restart policy, and at the end unmounts the root and, with `--rm`,
+//! removes the container.
+//!
+//! Start-up handshake: the shim binds its socket, prints `ready` on stdout
+//! (a pipe the CLI reads) and waits for a `start` request, so a client can
+//! attach before the container writes anything.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use berth_launch::{launch, Running, Stdio};
+use berth_oci::ImageConfig;
+use berth_runtime::NetworkNamespace;
+use rustix::event::{poll, PollFd, PollFlags};
+
+use super::config::ContainerConfig;
+use super::logs::{log_path, LogWriter};
+use super::prepare::{self, runtime_id, Layout};
+use super::protocol::{self, frame_header, Reply, Request, STDERR, STDOUT};
+use super::state::{try_lock_shim, State, Status};
+use super::{exit, RunFailure};
+use crate::time::{rfc3339, wall_now_precise};
+use crate::{Error, Result};
+
+/// How long a shim waits for its first `start` before giving up.
+const START_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The shim's main; returns its process exit status.
+pub fn main(dir: &Path) -> i32 {
+    let _ = rustix::process::setsid();
+    let notify = std::io::stdout();
+    match Shim::new(dir) {
+        Ok(mut shim) => {
+            let _ = writeln!(notify.lock(), "ready");
+            detach_stdout();
+            shim.run();
+            0
+        }
+        Err(e) => {
+            let _ = writeln!(notify.lock(), "error: {e}");
+            1
+        }
+    }
+}
+
+/// Points stdout at /dev/null once the CLI has read `ready`, so the CLI's
+/// pipe closes.
+fn detach_stdout() {
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        let _ = rustix::stdio::dup2_stdout(&null);
+    }
+}
+
+fn now_rfc3339() -> String {
+    let (s, n) = wall_now_precise();
+    rfc3339(s, n)
+}
+
+/// An attached client.
+struct Client {
+    stream: UnixStream,
+    stdout: bool,
+    stderr: bool,
+    /// Still sending stdin.
+    stdin_open: bool,
+}
+
+/// A client waiting for the container to exit.
+struct Waiter {
+    stream: UnixStream,
+}
+
+/// The container's stdio ends held by the shim.
+#[derive(Default)]
+struct Pipes {
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
+    stdin: Option<OwnedFd>,
+    stdin_buf: VecDeque<u8>,
+    /// The attached stdin ended (`stdin_once`): close the container's
+    /// stdin once the buffer is written.
+    close_stdin_when_flushed: bool,
+}
+
+struct Shim {
+    dir: PathBuf,
+    config: ContainerConfig,
+    image: ImageConfig,
+    state: State,
+    _lock: std::fs::File,
+    listener: UnixListener,
+    log: LogWriter,
+    clients: Vec<Client>,
+    waiters: Vec<Waiter>,
+    /// Replies owed once the container has exited (stop requests).
+    running: Option<Running>,
+    pidfd: Option<OwnedFd>,
+    pipes: Pipes,
+    /// When a `stop` escalates to SIGKILL.
+    kill_at: Option<Instant>,
+    started_once: bool,
+}
+
+fn root_of(dir: &Path) -> Result<PathBuf> {
+    dir.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .ok_or_else(|| Error::Invalid(format!("{} is not a container directory", dir.display())))
+}
+
+fn set_nonblocking(fd: &OwnedFd) {
+    if let Ok(flags) = rustix::fs::fcntl_getfl(fd) {
+        let _ = rustix::fs::fcntl_setfl(fd, flags | rustix::fs::OFlags::NONBLOCK);
+    }
+}
+
+impl Shim {
+    fn new(dir: &Path) -> Result<Shim> {
+        let lock = lock_with_retries(dir)?;
+        let config = ContainerConfig::read(dir)?;
+        let image_id: berth_oci::Digest = config
+            .image_id
+            .parse()
+            .map_err(|e| Error::Invalid(format!("image ID {}: {e}", config.image_id)))?;
+        let blob = berth_store::Layout::new(&root_of(dir)?).blob(&image_id);
+        let bytes = std::fs::read(&blob).map_err(|e| Error::io(blob.display().to_string(), e))?;
+        let image = ImageConfig::from_slice(&bytes)?;
+        let listener = protocol::listen(dir)?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| Error::io("shim socket".to_string(), e))?;
+        let log = LogWriter::open(&log_path(dir, &config.id))?;
+        let mut state = State::read(dir)?;
+        state.shim_pid = std::process::id() as i32;
+        Ok(Shim {
+            dir: dir.to_path_buf(),
+            config,
+            image,
+            state,
+            _lock: lock,
+            listener,
+            log,
+            clients: Vec::new(),
+            waiters: Vec::new(),
+            running: None,
+            pidfd: None,
+            pipes: Pipes::default(),
+            kill_at: None,
+            started_once: false,
+        })
+    }
+
+    fn save_state(&self) {
+        if let Err(e) = self.state.write(&self.dir) {
+            tracing::error!("recording state: {e}");
+        }
+    }
+
+    /// Serves until the container is gone for good.
+    fn run(&mut self) {
+        let deadline = Instant::now() + START_DEADLINE;
+        // Before the first start: attach and wait requests queue up.
+        while !self.started_once {
+            if Instant::now() > deadline {
+                tracing::warn!("no start request; the shim gives up");
+                self.finish(false);
+                return;
+            }
+            self.poll_once(Some(Duration::from_millis(500)));
+        }
+        loop {
+            while self.running.is_some() {
+                let timeout = self
+                    .kill_at
+                    .map(|t| t.saturating_duration_since(Instant::now()));
+                self.poll_once(timeout);
+                if let Some(t) = self.kill_at {
+                    if Instant::now() >= t {
+                        self.kill_at = None;
+                        self.signal(9);
+                    }
+                }
+            }
+            let code = self.state.exit_code;
+            if !self.config.restart.restarts_after(
+                code,
+                self.state.restart_count,
+                self.state.stopped_by_user,
+            ) {
+                break;
+            }
+            // Docker's back-off: 100 ms doubling, reset after 10 s of running.
+            let delay = Duration::from_millis(100u64 << self.state.restart_count.min(10));
+            self.state.status = Status::Restarting;
+            self.save_state();
+            let resume_at = Instant::now() + delay;
+            while Instant::now() < resume_at && !self.state.stopped_by_user {
+                self.poll_once(Some(resume_at.saturating_duration_since(Instant::now())));
+            }
+            if self.state.stopped_by_user {
+                self.state.status = Status::Exited;
+                self.save_state();
+                break;
+            }
+            self.state.restart_count += 1;
+            if let Err(failure) = self.start() {
+                self.record_start_failure(&failure);
+                break;
+            }
+        }
+        self.finish(true);
+    }
+
+    /// One round of the event loop.
+    fn poll_once(&mut self, timeout: Option<Duration>) {
+        // Indices: 0 listener, then optional pidfd/stdout/stderr/stdin, then clients.
+        let mut fds: Vec<PollFd<'_>> = Vec::new();
+        let mut kinds: Vec<Source> = Vec::new();
+        fds.push(PollFd::new(&self.listener, PollFlags::IN));
+        kinds.push(Source::Listener);
+        if let Some(fd) = &self.pidfd {
+            fds.push(PollFd::new(fd, PollFlags::IN));
+            kinds.push(Source::Exit);
+        }
+        if let Some(fd) = &self.pipes.stdout {
+            fds.push(PollFd::new(fd, PollFlags::IN));
+            kinds.push(Source::Output(STDOUT));
+        }
+        if let Some(fd) = &self.pipes.stderr {
+            fds.push(PollFd::new(fd, PollFlags::IN));
+            kinds.push(Source::Output(STDERR));
+        }
+        if let Some(fd) = &self.pipes.stdin {
+            if !self.pipes.stdin_buf.is_empty() {
+                fds.push(PollFd::new(fd, PollFlags::OUT));
+                kinds.push(Source::StdinPipe);
+            }
+        }
+        for (i, c) in self.clients.iter().enumerate() {
+            if c.stdin_open {
+                fds.push(PollFd::new(&c.stream, PollFlags::IN));
+                kinds.push(Source::ClientStdin(i));
+            }
+        }
+        let ts = timeout.map(|d| rustix::event::Timespec {
+            tv_sec: d.as_secs() as i64,
+            tv_nsec: i64::from(d.subsec_nanos()),
+        });
+        match poll(&mut fds, ts.as_ref()) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => return,
+            Err(e) => {
+                tracing::error!("poll: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+                return;
+            }
+        }
+        let ready: Vec<(Source, bool)> = fds
+            .iter()
+            .zip(kinds)
+            .map(|(fd, kind)| (kind, !fd.revents().is_empty()))
+            .filter(|(_, r)| *r)
+            .collect();
+        drop(fds);
+        let mut exited = false;
+        for (kind, _) in ready {
+            match kind {
+                Source::Listener => self.accept(),
+                Source::Exit => exited = true,
+                Source::Output(stream) => self.read_output(stream),
+                Source::StdinPipe => self.flush_stdin(),
+                Source::ClientStdin(i) => self.read_client_stdin(i),
+            }
+        }
+        if exited {
+            self.on_exit();
+        }
+    }
+
+    fn accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => self.handle(stream),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    tracing::error!("accept: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, stream: UnixStream) {
+        let _ = stream.set_nonblocking(false);
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        if reader.read_line(&mut line).is_err() {
+            return;
+        }
+        let leftover = reader.buffer().to_vec();
+        let stream = reader.into_inner();
+        let request: Request = match serde_json::from_str(&line) {
+            Ok(r) => r,
+            Err(e) => {
+                reply(
+                    &stream,
+                    &Reply::failed(exit::ENGINE, format!("bad request: {e}")),
+                );
+                return;
+            }
+        };
+        match request {
+            Request::Start => {
+                if self.running.is_some() {
+                    reply(&stream, &Reply::ok());
+                    return;
+                }
+                match self.start() {
+                    Ok(()) => reply(&stream, &Reply::ok()),
+                    Err(failure) => {
+                        reply(
+                            &stream,
+                            &Reply::failed(failure.status, failure.error.to_string()),
+                        );
+                        self.record_start_failure(&failure);
+                    }
+                }
+            }
+            Request::Attach {
+                stdin,
+                stdout,
+                stderr,
+            } => {
+                let _ = stream.set_read_timeout(None);
+                let stdin = stdin && self.config.open_stdin;
+                if !leftover.is_empty() && stdin {
+                    self.pipes.stdin_buf.extend(leftover);
+                }
+                if stdin {
+                    let _ = stream.set_nonblocking(true);
+                }
+                self.clients.push(Client {
+                    stream,
+                    stdout,
+                    stderr,
+                    stdin_open: stdin,
+                });
+            }
+            Request::Wait => {
+                let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+                self.waiters.push(Waiter { stream });
+            }
+            Request::Kill { signal } => {
+                if self.running.is_none() {
+                    reply(
+                        &stream,
+                        &Reply::failed(
+                            exit::ENGINE,
+                            format!("container {} is not running", self.config.id),
+                        ),
+                    );
+                    return;
+                }
+                if signal == 9 || signal == 15 || signal == 2 {
+                    self.state.stopped_by_user = true;
+                }
+                self.signal(signal);
+                reply(&stream, &Reply::ok());
+            }
+            Request::Stop { signal, timeout } => {
+                self.state.stopped_by_user = true;
+                if self.running.is_none() {
+                    reply(&stream, &Reply::exited(self.state.exit_code));
+                    return;
+                }
+                self.signal(signal);
+                let secs = u64::try_from(timeout.max(0)).unwrap_or(0);
+                let at = Instant::now() + Duration::from_secs(secs);
+                self.kill_at = Some(self.kill_at.map_or(at, |t| t.min(at)));
+                self.waiters.push(Waiter { stream });
+            }
+            Request::Pause | Request::Resume => {
+                let result = self.pause_or_resume(matches!(request, Request::Pause));
+                match result {
+                    Ok(()) => reply(&stream, &Reply::ok()),
+                    Err(e) => reply(&stream, &Reply::failed(exit::ENGINE, e.to_string())),
+                }
+            }
+            Request::Resize { .. } => reply(&stream, &Reply::ok()),
+        }
+    }
+
+    fn pause_or_resume(&mut self, pause: bool) -> Result<()> {
+        if self.running.is_none() {
+            return Err(Error::Conflict(format!(
+                "Container {} is not running",
+                self.config.id
+            )));
+        }
+        let layout = Layout(&self.dir);
+        let id = runtime_id(&self.config.id);
+        if pause {
+            if self.state.status == Status::Paused {
+                return Err(Error::Conflict(format!(
+                    "Container {} is already paused",
+                    self.config.id
+                )));
+            }
+            berth_launch::pause(&layout.runtime_state(), id)
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            self.state.status = Status::Paused;
+        } else {
+            if self.state.status != Status::Paused {
+                return Err(Error::Conflict(format!(
+                    "Container {} is not paused",
+                    self.config.id
+                )));
+            }
+            berth_launch::resume(&layout.runtime_state(), id)
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            self.state.status = Status::Running;
+        }
+        self.save_state();
+        Ok(())
+    }
+
+    fn signal(&mut self, signal: i32) {
+        let Some(running) = &self.running else {
+            return;
+        };
+        if let (Some(pid), Some(sig)) = (
+            rustix::process::Pid::from_raw(running.pid()),
+            rustix::process::Signal::from_named_raw(signal),
+        ) {
+            // A paused container gets the signal once thawed; SIGKILL works
+            // on frozen tasks too.
+            let _ = rustix::process::kill_process(pid, sig);
+        }
+    }
+
+    /// Mounts, prepares and launches the container.
+    fn start(&mut self) -> Result<(), RunFailure> {
+        self.started_once = true;
+        self.state.stopped_by_user = false;
+        self.kill_at = None;
+        prepare::mount_rootfs(&self.dir, &self.config)?;
+        let network = match self.config.network.as_str() {
+            "host" => NetworkNamespace::Host,
+            _ => NetworkNamespace::New,
+        };
+        let hostname = self
+            .config
+            .run
+            .hostname
+            .clone()
+            .unwrap_or_else(|| runtime_id(&self.config.id).to_string());
+        let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let hosts = if self.config.network == "host" {
+            std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+        } else {
+            prepare::default_hosts(&hostname, None)
+        };
+        prepare::write_bundle(&self.dir, &self.config, &self.image, network, resolv, hosts)?;
+        let (stdout_r, stdout_w) = pipe()?;
+        let (stderr_r, stderr_w) = pipe()?;
+        let mut stdio = Stdio {
+            stdin: None,
+            stdout: Some(stdout_w),
+            stderr: Some(stderr_w),
+        };
+        if self.config.open_stdin {
+            let (r, w) = pipe()?;
+            set_nonblocking(&w);
+            stdio.stdin = Some(r);
+            self.pipes.stdin = Some(w);
+        } else {
+            stdio.stdin = Some(dev_null()?);
+        }
+        set_nonblocking(&stdout_r);
+        set_nonblocking(&stderr_r);
+        let layout = Layout(&self.dir);
+        let running = launch(
+            &layout.bundle(),
+            runtime_id(&self.config.id),
+            &layout.runtime_state(),
+            stdio,
+        )
+        .map_err(|e| Error::Invalid(format!("starting container: {e}")))?;
+        let pidfd = rustix::process::Pid::from_raw(running.pid())
+            .and_then(|pid| {
+                rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+            })
+            .ok_or_else(|| Error::Invalid("pidfd_open on the container's init".to_string()))?;
+        self.pipes.stdout = Some(stdout_r);
+        self.pipes.stderr = Some(stderr_r);
+        self.pidfd = Some(pidfd);
+        self.state.status = Status::Running;
+        self.state.pid = running.pid();
+        self.state.started_at = now_rfc3339();
+        self.state.error.clear();
+        self.state.exit_code = 0;
+        self.state.oom_killed = false;
+        self.running = Some(running);
+        self.save_state();
+        Ok(())
+    }
+
+    fn record_start_failure(&mut self, failure: &RunFailure) {
+        self.state.error = failure.error.to_string();
+        self.state.exit_code = failure.status;
+        self.state.pid = 0;
+        if self.state.started_at.is_empty() {
+            self.state.status = Status::Created;
+        } else {
+            self.state.status = Status::Exited;
+            self.state.finished_at = now_rfc3339();
+        }
+        self.save_state();
+    }
+
+    fn read_output(&mut self, stream: u8) {
+        let slot = if stream == STDOUT {
+            &mut self.pipes.stdout
+        } else {
+            &mut self.pipes.stderr
+        };
+        let Some(fd) = slot.as_ref() else {
+            return;
+        };
+        let mut buf = [0u8; 65536];
+        match rustix::io::read(fd, &mut buf) {
+            Ok(0) => *slot = None,
+            Ok(n) => {
+                let data = &buf[..n];
+                self.log.write(stream, data);
+                self.clients.retain_mut(|c| {
+                    let wanted = if stream == STDOUT { c.stdout } else { c.stderr };
+                    !wanted || send_frame(&mut c.stream, stream, data)
+                });
+            }
+            Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {}
+            Err(_) => *slot = None,
+        }
+    }
+
+    fn read_client_stdin(&mut self, i: usize) {
+        let Some(client) = self.clients.get_mut(i) else {
+            return;
+        };
+        let mut buf = [0u8; 65536];
+        match client.stream.read(&mut buf) {
+            Ok(0) => {
+                client.stdin_open = false;
+                if self.config.stdin_once {
+                    self.pipes.stdin_close_pending();
+                }
+            }
+            Ok(n) => {
+                // Bounded: a container that never reads its stdin does not
+                // make the shim grow.
+                if self.pipes.stdin_buf.len() < 4 << 20 {
+                    self.pipes.stdin_buf.extend(&buf[..n]);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => client.stdin_open = false,
+        }
+        self.flush_stdin();
+    }
+
+    fn flush_stdin(&mut self) {
+        let Some(fd) = &self.pipes.stdin else {
+            self.pipes.stdin_buf.clear();
+            return;
+        };
+        while !self.pipes.stdin_buf.is_empty() {
+            let (front, _) = self.pipes.stdin_buf.as_slices();
+            match rustix::io::write(fd, front) {
+                Ok(n) => {
+                    self.pipes.stdin_buf.drain(..n);
+                }
+                Err(rustix::io::Errno::AGAIN) => return,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(_) => {
+                    self.pipes.stdin = None;
+                    self.pipes.stdin_buf.clear();
+                    return;
+                }
+            }
+        }
+        if self.pipes.close_stdin_when_flushed {
+            self.pipes.stdin = None;
+        }
+    }
+
+    /// The container's init exited: drain its output, record the status,
+    /// release the runtime's resources.
+    fn on_exit(&mut self) {
+        let Some(mut running) = self.running.take() else {
+            return;
+        };
+        self.pidfd = None;
+        let code = match running.wait() {
+            Ok(status) => status.code(),
+            Err(e) => {
+                tracing::error!("wait: {e}");
+                exit::ENGINE
+            }
+        };
+        // With the pid namespace gone, nobody holds the write ends: read to EOF.
+        for stream in [STDOUT, STDERR] {
+            if let Some(fd) = self.pipes.output(stream) {
+                if let Ok(flags) = rustix::fs::fcntl_getfl(fd) {
+                    let _ = rustix::fs::fcntl_setfl(fd, flags - rustix::fs::OFlags::NONBLOCK);
+                }
+            }
+            while self.pipes.output(stream).is_some() {
+                self.read_output(stream);
+            }
+        }
+        self.log.flush();
+        self.pipes = Pipes::default();
+        self.state.oom_killed = oom_killed(&self.config.id);
+        let _ = running.delete();
+        self.state.status = Status::Exited;
+        self.state.exit_code = code;
+        self.state.pid = 0;
+        self.state.finished_at = now_rfc3339();
+        self.save_state();
+    }
+
+    /// The container is done: tell the clients, release everything, and
+    /// remove the container when it was created with `--rm`.
+    fn finish(&mut self, started: bool) {
+        // Attached clients see the end of the stream first (Docker's CLI
+        // reads the wait result after the attach stream closes).
+        for c in self.clients.drain(..) {
+            let _ = c.stream.shutdown(std::net::Shutdown::Both);
+        }
+        prepare::unmount_rootfs(&self.dir);
+        let code = self.state.exit_code;
+        if self.config.auto_remove && started {
+            if let Err(e) = remove_after_exit(&self.dir, &self.config.id) {
+                tracing::error!("removing the container: {e}");
+            }
+        }
+        for w in self.waiters.drain(..) {
+            reply(&w.stream, &Reply::exited(code));
+        }
+    }
+}
+
+impl Pipes {
+    fn output(&self, stream: u8) -> Option<&OwnedFd> {
+        if stream == STDOUT {
+            self.stdout.as_ref()
+        } else {
+            self.stderr.as_ref()
+        }
+    }
+
+    fn stdin_close_pending(&mut self) {
+        self.close_stdin_when_flushed = true;
+    }
+}
+
+/// What a poll slot is.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Listener,
+    Exit,
+    Output(u8),
+    StdinPipe,
+    ClientStdin(usize),
+}
+
+fn reply(mut stream: &UnixStream, r: &Reply) {
+    if let Ok(mut line) = serde_json::to_vec(r) {
+        line.push(b'\n');
+        let _ = stream.write_all(&line);
+    }
+}
+
+/// Writes one frame; false when the client is gone.
+fn send_frame(stream: &mut UnixStream, kind: u8, data: &[u8]) -> bool {
+    let header = frame_header(kind, data.len());
+    stream.write_all(&header).is_ok() && stream.write_all(data).is_ok()
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), RunFailure> {
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| Error::io("pipe".to_string(), e.into()).into())
+}
+
+fn dev_null() -> Result<OwnedFd, RunFailure> {
+    std::fs::File::open("/dev/null")
+        .map(OwnedFd::from)
+        .map_err(|e| Error::io("/dev/null".to_string(), e).into())
+}
+
+/// Takes the shim lock, allowing for a moment's contention with a probe.
+fn lock_with_retries(dir: &Path) -> Result<std::fs::File> {
+    for _ in 0..20 {
+        if let Some(lock) = try_lock_shim(dir)? {
+            return Ok(lock);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Err(Error::Conflict(
+        "the container is already running".to_string(),
+    ))
+}
+
+/// Whether the kernel's OOM killer hit the container's cgroup (v1 memory
+/// controller's `oom_kill` count, or v2 `memory.events`).
+fn oom_killed(id: &str) -> bool {
+    let v1 = Path::new("/sys/fs/cgroup/memory/berth")
+        .join(id)
+        .join("memory.oom_control");
+    let v2 = Path::new("/sys/fs/cgroup/berth")
+        .join(id)
+        .join("memory.events");
+    [v1, v2].iter().any(|p| {
+        std::fs::read_to_string(p).is_ok_and(|text| {
+            text.lines().any(|l| {
+                l.strip_prefix("oom_kill ")
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+                    .is_some_and(|n| n > 0)
+            })
+        })
+    })
+}
+
+/// `--rm`: the record first (a directory without one is swept), then the
+/// directory.
+fn remove_after_exit(dir: &Path, id: &str) -> Result<()> {
+    let root = root_of(dir)?;
+    let mut meta = berth_store::Metadata::open(&berth_store::Layout::new(&root).db())?;
+    meta.remove_container(id)?;
+    super::remove_dir(dir)
+}

@@ -1,0 +1,410 @@
+//! The container lifecycle through the CLI on a real kernel, against
+//! Docker's documented behaviour: detached containers under their shim,
+//! ps/inspect/logs/wait, stop (STOPSIGNAL, then SIGKILL after the
+//! timeout), kill, restart policies, exec, attach with stdin, pause,
+//! rename, rm and prune.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+use common::*;
+
+use std::time::{Duration, Instant};
+
+fn setup() -> Fixture {
+    let f = Fixture::new();
+    let rootfs = busybox_rootfs(f.dir.path());
+    f.ok(&[
+        "import",
+        "--change",
+        "CMD [\"sh\"]",
+        rootfs.to_str().unwrap(),
+        "busybox",
+    ]);
+    f
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn inspect(f: &Fixture, name: &str, template: &str) -> String {
+    f.ok(&["inspect", "--format", template, name])
+        .trim()
+        .to_string()
+}
+
+fn code(out: &std::process::Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+#[test]
+fn detached_container_lifecycle() {
+    let f = setup();
+    let id = f.ok(&[
+        "run", "-d", "--name", "ticker", "busybox", "sh", "-c",
+        "echo started; echo oops >&2; trap 'echo got TERM; exit 0' TERM; while true; do sleep 0.1; done",
+    ]);
+    let id = id.trim().to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    wait_for("output in the log", || {
+        f.ok(&["logs", "ticker"]).contains("started")
+    });
+    // ps shows it running, under its name; -q the short ID.
+    let ps = f.ok(&["ps"]);
+    assert!(ps.contains("ticker") && ps.contains("Up "), "{ps}");
+    assert_eq!(f.ok(&["ps", "-q"]).trim(), &id[..12]);
+    assert_eq!(inspect(&f, "ticker", "{{.State.Status}}"), "running");
+    assert_eq!(inspect(&f, &id[..6], "{{.Name}}"), "/ticker");
+    assert_eq!(inspect(&f, "ticker", "{{.Config.Image}}"), "busybox");
+    let pid: i32 = inspect(&f, "ticker", "{{.State.Pid}}").parse().unwrap();
+    assert!(pid > 1 && std::path::Path::new(&format!("/proc/{pid}")).exists());
+
+    // stdout and stderr are kept apart in the log.
+    let out = f.berth(&["logs", "ticker"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "started\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
+    let ts = f.ok(&["logs", "-t", "ticker"]);
+    assert!(ts.starts_with("20") && ts.contains("Z started"), "{ts}");
+
+    // stop sends SIGTERM (the trap exits 0) well before the timeout.
+    let t0 = Instant::now();
+    assert_eq!(f.ok(&["stop", "-t", "30", "ticker"]).trim(), "ticker");
+    assert!(t0.elapsed() < Duration::from_secs(10));
+    assert_eq!(inspect(&f, "ticker", "{{.State.Status}}"), "exited");
+    assert_eq!(inspect(&f, "ticker", "{{.State.ExitCode}}"), "0");
+    assert!(f.ok(&["logs", "ticker"]).contains("got TERM"));
+    assert!(!f.ok(&["ps"]).contains("ticker"));
+    assert!(f.ok(&["ps", "-a"]).contains("Exited (0)"));
+    // Stopping a stopped container is fine; wait returns its code.
+    f.ok(&["stop", "ticker"]);
+    assert_eq!(f.ok(&["wait", "ticker"]).trim(), "0");
+
+    // start again: same container, same log appended.
+    f.ok(&["start", "ticker"]);
+    assert_eq!(inspect(&f, "ticker", "{{.State.Status}}"), "running");
+    wait_for("second start logged", || {
+        f.ok(&["logs", "ticker"]).matches("started").count() == 2
+    });
+    // rm refuses a running container; rm -f kills it.
+    let out = f.berth(&["rm", "ticker"]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("stop the container before removing or force remove"));
+    f.ok(&["rm", "-f", "ticker"]);
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}/cmdline")).exists()
+            || std::fs::read(format!("/proc/{pid}/cmdline"))
+                .unwrap_or_default()
+                .is_empty()
+    );
+    let out = f.berth(&["inspect", "ticker"]);
+    assert_eq!(code(&out), 1);
+    assert!(f.ok(&["ps", "-aq"]).trim().is_empty());
+    assert!(f.berth(&["system", "check"]).status.success());
+}
+
+#[test]
+fn stop_escalates_to_sigkill_after_the_timeout() {
+    let f = setup();
+    // A shell as PID 1 ignores SIGTERM (no handler): stop must SIGKILL.
+    f.ok(&["run", "-d", "--name", "stubborn", "busybox", "sleep", "300"]);
+    let t0 = Instant::now();
+    f.ok(&["stop", "-t", "1", "stubborn"]);
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_millis(900), "{took:?}");
+    assert!(took < Duration::from_secs(8), "{took:?}");
+    assert_eq!(inspect(&f, "stubborn", "{{.State.ExitCode}}"), "137");
+    // --stop-signal is used instead of SIGTERM.
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "usr1",
+        "--stop-signal",
+        "SIGUSR1",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 42' USR1; while true; do sleep 0.1; done",
+    ]);
+    f.ok(&["stop", "-t", "20", "usr1"]);
+    assert_eq!(inspect(&f, "usr1", "{{.State.ExitCode}}"), "42");
+    assert_eq!(inspect(&f, "usr1", "{{.Config.StopSignal}}"), "SIGUSR1");
+}
+
+#[test]
+fn kill_sends_signals() {
+    let f = setup();
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "kk",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo hup' HUP; while true; do sleep 0.1; done",
+    ]);
+    f.ok(&["kill", "-s", "HUP", "kk"]);
+    wait_for("HUP handled", || f.ok(&["logs", "kk"]).contains("hup"));
+    assert_eq!(inspect(&f, "kk", "{{.State.Status}}"), "running");
+    f.ok(&["kill", "kk"]);
+    assert_eq!(f.ok(&["wait", "kk"]).trim(), "137");
+    let out = f.berth(&["kill", "kk"]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("is not running"), "{}", stderr(&out));
+}
+
+#[test]
+fn foreground_run_keeps_the_container_unless_rm() {
+    let f = setup();
+    let out = f.berth(&[
+        "run",
+        "--name",
+        "once",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(code(&out), 3);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    assert_eq!(inspect(&f, "once", "{{.State.ExitCode}}"), "3");
+    // Logs are there after the exit.
+    assert_eq!(f.ok(&["logs", "once"]), "out\n");
+    // The name is taken now.
+    let out = f.berth(&["run", "--name", "once", "busybox", "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("is already in use"),
+        "{}",
+        stderr(&out)
+    );
+    // --rm removes it after the exit.
+    let out = f.berth(&["run", "--rm", "--name", "gone", "busybox", "true"]);
+    assert_eq!(code(&out), 0);
+    assert_eq!(code(&f.berth(&["inspect", "gone"])), 1);
+    // A failed start with --rm leaves nothing either; without, a Created container with 127.
+    let out = f.berth(&["run", "--name", "bad", "busybox", "no-such-cmd"]);
+    assert_eq!(code(&out), 127);
+    assert_eq!(inspect(&f, "bad", "{{.State.Status}}"), "created");
+    assert_eq!(inspect(&f, "bad", "{{.State.ExitCode}}"), "127");
+    // container prune removes the stopped ones.
+    let pruned = f.ok(&["container", "prune", "-f"]);
+    assert!(pruned.contains("Deleted Containers:"), "{pruned}");
+    assert!(f.ok(&["ps", "-aq"]).trim().is_empty());
+}
+
+#[test]
+fn stdin_is_attached_with_i() {
+    let f = setup();
+    let out = f.berth_stdin(
+        &[
+            "run",
+            "--rm",
+            "-i",
+            "busybox",
+            "sh",
+            "-c",
+            "tr a-z A-Z; echo done",
+        ],
+        Some(b"hello\nworld\n"),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "HELLO\nWORLD\ndone\n");
+    // Without -i the container's stdin is empty.
+    let out = f.berth_stdin(&["run", "--rm", "busybox", "wc", "-c"], Some(b"ignored"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+    // create + start -a -i.
+    let id = f.ok(&["create", "-i", "busybox", "cat"]);
+    let out = f.berth_stdin(&["start", "-a", "-i", id.trim()], Some(b"piped\n"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "piped\n");
+}
+
+#[test]
+fn restart_policies() {
+    let f = setup();
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo run; exit 1",
+    ]);
+    wait_for("two restarts, then stopped", || {
+        inspect(&f, "flaky", "{{.State.Status}}") == "exited"
+            && inspect(&f, "flaky", "{{.RestartCount}}") == "2"
+    });
+    assert_eq!(f.ok(&["logs", "flaky"]).matches("run").count(), 3);
+    assert_eq!(inspect(&f, "flaky", "{{.State.ExitCode}}"), "1");
+    // on-failure does not restart a success; always does, until stopped.
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "fine",
+        "--restart",
+        "on-failure",
+        "busybox",
+        "true",
+    ]);
+    f.ok(&["wait", "fine"]);
+    assert_eq!(inspect(&f, "fine", "{{.RestartCount}}"), "0");
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "loop",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.2",
+    ]);
+    wait_for("restarted twice", || {
+        inspect(&f, "loop", "{{.RestartCount}}")
+            .parse::<u32>()
+            .unwrap_or(0)
+            >= 2
+    });
+    f.ok(&["stop", "-t", "1", "loop"]);
+    let count = inspect(&f, "loop", "{{.RestartCount}}");
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(inspect(&f, "loop", "{{.State.Status}}"), "exited");
+    assert_eq!(inspect(&f, "loop", "{{.RestartCount}}"), count);
+    let out = f.berth(&["run", "--rm", "--restart", "always", "busybox", "true"]);
+    assert_eq!(code(&out), 125);
+}
+
+#[test]
+fn exec_runs_in_the_running_container() {
+    let f = setup();
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "box",
+        "-e",
+        "FROM_RUN=1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo ready > /tmp/flag; sleep 300",
+    ]);
+    wait_for("the flag file", || {
+        f.berth(&["exec", "box", "cat", "/tmp/flag"])
+            .status
+            .success()
+    });
+    assert_eq!(f.ok(&["exec", "box", "cat", "/tmp/flag"]), "ready\n");
+    // Same namespaces: it sees the container's processes, its env, its hostname.
+    let ps = f.ok(&["exec", "box", "ps"]);
+    assert!(ps.contains("sleep 300"), "{ps}");
+    assert_eq!(f.ok(&["exec", "box", "sh", "-c", "echo $FROM_RUN"]), "1\n");
+    let host = f.ok(&["exec", "box", "hostname"]);
+    assert_eq!(host.trim(), &inspect(&f, "box", "{{.Id}}")[..12]);
+    // -e, -w, -u and the exit status.
+    assert_eq!(
+        f.ok(&["exec", "-e", "X=2", "box", "sh", "-c", "echo $X"]),
+        "2\n"
+    );
+    assert_eq!(f.ok(&["exec", "-w", "/etc", "box", "pwd"]), "/etc\n");
+    assert_eq!(f.ok(&["exec", "-u", "65534", "box", "id", "-u"]), "65534\n");
+    assert_eq!(code(&f.berth(&["exec", "box", "sh", "-c", "exit 4"])), 4);
+    let out = f.berth_stdin(&["exec", "-i", "box", "cat"], Some(b"through stdin\n"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "through stdin\n");
+    // Not running: 125-style failure.
+    f.ok(&["kill", "box"]);
+    f.ok(&["wait", "box"]);
+    let out = f.berth(&["exec", "box", "true"]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("is not running"), "{}", stderr(&out));
+}
+
+#[test]
+fn pause_rename_top_and_wait() {
+    let f = setup();
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "pp",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 143' TERM; while true; do echo x; sleep 0.05; done",
+    ]);
+    f.ok(&["pause", "pp"]);
+    assert_eq!(inspect(&f, "pp", "{{.State.Status}}"), "paused");
+    assert!(f.ok(&["ps"]).contains("(Paused)"));
+    let before = f.ok(&["logs", "pp"]).len();
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        f.ok(&["logs", "pp"]).len(),
+        before,
+        "a paused container wrote output"
+    );
+    f.ok(&["unpause", "pp"]);
+    wait_for("output resumes", || f.ok(&["logs", "pp"]).len() > before);
+    let top = f.ok(&["top", "pp"]);
+    assert!(top.contains("PID") && top.contains("sleep"), "{top}");
+    f.ok(&["rename", "pp", "qq"]);
+    assert_eq!(inspect(&f, "qq", "{{.Name}}"), "/qq");
+    assert_eq!(code(&f.berth(&["inspect", "pp"])), 1);
+    // wait blocks until the exit and prints the code.
+    let waiter = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("--root")
+        .arg(f.root())
+        .args(["wait", "qq"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let killer = std::thread::spawn({
+        let root = f.root();
+        move || {
+            std::thread::sleep(Duration::from_millis(300));
+            std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+                .arg("--root")
+                .arg(root)
+                .args(["kill", "-s", "TERM", "qq"])
+                .output()
+                .unwrap();
+        }
+    });
+    let out = waiter.wait_with_output().unwrap();
+    killer.join().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "143");
+}
+
+#[test]
+fn an_image_in_use_is_not_removed() {
+    let f = setup();
+    f.ok(&["create", "--name", "holder", "busybox", "true"]);
+    let out = f.berth(&["rmi", "busybox"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("is using its referenced image"),
+        "{}",
+        stderr(&out)
+    );
+    // Forced: the tag goes, the image stays for the container, which still runs.
+    let out = f.ok(&["rmi", "-f", "busybox"]);
+    assert!(out.contains("Untagged: busybox:latest"), "{out}");
+    assert!(!out.contains("Deleted"), "{out}");
+    f.ok(&["image", "prune", "-a", "-f"]);
+    let out = f.berth(&["start", "-a", "holder"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    f.ok(&["rm", "holder"]);
+    assert!(f.berth(&["system", "check"]).status.success());
+}
