@@ -1,0 +1,63 @@
+//! Container networking for berth: network namespaces, bridge networks with
+//! veth endpoints, outbound NAT (nftables), IP allocation in the metadata
+//! DB, hosts and resolv.conf files, and published ports through userland
+//! proxies.
+//!
+//! Vocabulary: a *network* is a record (`bridge`, `host`, `none` are
+//! predefined; user networks are bridges of their own); an *endpoint* is a
+//! container's attachment to one, with its address and veth pair; the
+//! container's *netns* is a namespace file that the runtime joins.
+//!
+//! A container's life, as the shim drives it:
+//!
+//! ```no_run
+//! # fn main() -> berth_net::Result<()> {
+//! use berth_net::{connect, create_netns, release_all, remove_netns, ConnectRequest, NetConfig};
+//! # let mut meta = berth_store::Metadata::open("/tmp/berth.db".as_ref())?;
+//! # let dir = std::path::Path::new("/var/lib/berth/containers/0123abcd");
+//! let config = NetConfig::default();
+//! let netns = berth_net::netns_path(dir);
+//! create_netns(&netns)?;
+//! let endpoint = connect(&mut meta, &config, &ConnectRequest {
+//!     network: "bridge",
+//!     container_id: "0123abcd",
+//!     name: "web",
+//!     aliases: &[],
+//!     netns: &netns,
+//!     hosts_path: None,
+//!     ip: None,
+//! })?;
+//! // ... spec with NetworkNamespace::Join(netns), launch, wait ...
+//! release_all(&mut meta, "0123abcd")?;
+//! remove_netns(&netns)?;
+//! # let _ = endpoint;
+//! # Ok(()) }
+//! ```
+
+mod error;
+pub mod hosts;
+mod nat;
+mod netlink;
+mod netns;
+mod network;
+pub mod ports;
+pub mod proxy;
+pub mod subnet;
+
+pub use error::Error;
+pub use hosts::{parse_add_host, render_hosts, render_resolv_conf, DnsOptions, HostEntry};
+pub use netns::{create_netns, in_netns, remove_netns};
+pub use network::{
+    connect, create_network, disconnect, ensure_predefined, find_network, host_interface_name,
+    list_networks, netns_path, peers_of, prune_networks, refresh_network_hosts, release_all,
+    remove_network, resolves_names, write_hosts_file, ConnectRequest, Endpoint, NetConfig,
+    NetworkSpec, DEFAULT_NETWORK, PREDEFINED,
+};
+pub use ports::{parse_exposed, parse_publish, publish_all, PortBinding, Protocol};
+pub use proxy::{BoundPort, PortProxies};
+pub use subnet::Ipv4Net;
+
+pub use berth_store::{EndpointRecord, NetworkRecord};
+
+/// Results of networking operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
