@@ -12,7 +12,9 @@
 //!
 //! ```no_run
 //! # fn main() -> berth_net::Result<()> {
-//! use berth_net::{connect, create_netns, release_all, remove_netns, ConnectRequest, NetConfig};
+//! use berth_net::{
+//!     connect, create_netns, release_all_after_netns_removed, remove_netns, ConnectRequest, NetConfig,
+//! };
 //! # let mut meta = berth_store::Metadata::open("/tmp/berth.db".as_ref())?;
 //! # let dir = std::path::Path::new("/var/lib/berth/containers/0123abcd");
 //! let config = NetConfig::default();
@@ -28,8 +30,9 @@
 //!     ip: None,
 //! })?;
 //! // ... spec with NetworkNamespace::Join(netns), launch, wait ...
-//! release_all(&mut meta, "0123abcd")?;
+//! // On exit: the namespace first, so the kernel takes the veths with it.
 //! remove_netns(&netns)?;
+//! release_all_after_netns_removed(&mut meta, "0123abcd")?;
 //! # let _ = endpoint;
 //! # Ok(()) }
 //! ```
@@ -50,6 +53,7 @@ pub use netns::{create_netns, in_netns, remove_netns};
 pub use network::{
     connect, create_network, disconnect, ensure_predefined, find_network, host_interface_name,
     list_networks, netns_path, peers_of, prune_networks, refresh_network_hosts, release_all,
+    release_all_after_netns_removed,
     remove_network, resolves_names, write_hosts_file, ConnectRequest, Endpoint, NetConfig,
     NetworkSpec, DEFAULT_NETWORK, PREDEFINED,
 };
