@@ -33,7 +33,9 @@ pub const HOST_GATEWAY: &str = "host-gateway";
 /// Parses `--add-host NAME:IP` (or `NAME=IP`); `host-gateway` as the IP is
 /// replaced by `host_gateway`.
 pub fn parse_add_host(spec: &str, host_gateway: Option<IpAddr>) -> Result<HostEntry> {
-    let bad = || Error::Invalid(format!("invalid argument \"{spec}\" for \"--add-host\" flag: bad format for add-host: {spec:?}"));
+    let bad = || {
+        Error::Invalid(format!("invalid argument \"{spec}\" for \"--add-host\" flag: bad format for add-host: {spec:?}"))
+    };
     let (name, ip) = match spec.split_once('=') {
         Some(parts) => parts,
         None => spec.split_once(':').ok_or_else(bad)?,
@@ -236,7 +238,11 @@ mod tests {
             ("", dns(&[], &[], &[]), false, "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"),
         ];
         for (host, opts, host_net, want) in cases {
-            assert_eq!(&render_resolv_conf(host, opts, *host_net), want, "host file {host:?}");
+            assert_eq!(
+                &render_resolv_conf(host, opts, *host_net),
+                want,
+                "host file {host:?}"
+            );
         }
     }
 
@@ -249,7 +255,10 @@ mod tests {
         let e = parse_add_host("v6:fe80::1", None).unwrap();
         assert_eq!(e.ip.to_string(), "fe80::1");
         let gw = "172.29.0.1".parse().ok();
-        assert_eq!(parse_add_host("h:host-gateway", gw).unwrap().ip, gw.unwrap());
+        assert_eq!(
+            parse_add_host("h:host-gateway", gw).unwrap().ip,
+            gw.unwrap()
+        );
         assert!(parse_add_host("h:host-gateway", None).is_err());
         assert!(parse_add_host("nocolon", None).is_err());
         assert!(parse_add_host("h:999.1.1.1", None).is_err());

@@ -53,9 +53,8 @@ pub use netns::{create_netns, in_netns, remove_netns};
 pub use network::{
     connect, create_network, disconnect, ensure_predefined, find_network, host_interface_name,
     list_networks, netns_path, peers_of, prune_networks, refresh_network_hosts, release_all,
-    release_all_after_netns_removed,
-    remove_network, resolves_names, write_hosts_file, ConnectRequest, Endpoint, NetConfig,
-    NetworkSpec, DEFAULT_NETWORK, PREDEFINED,
+    release_all_after_netns_removed, remove_network, resolves_names, write_hosts_file,
+    ConnectRequest, Endpoint, NetConfig, NetworkSpec, DEFAULT_NETWORK, PREDEFINED,
 };
 pub use ports::{parse_exposed, parse_publish, publish_all, PortBinding, Protocol};
 pub use proxy::{BoundPort, PortProxies};

@@ -59,13 +59,17 @@ pub(crate) fn enable(bridge: &str, subnet: Ipv4Net, internal: bool) -> Result<()
     let path = "/proc/sys/net/ipv4/ip_forward";
     std::fs::write(path, "1").map_err(|e| Error::io(path, e))?;
     let mut script = String::from(BASE);
-    script.push_str(&format!("add element ip berth bridges {{ \"{bridge}\" }}\n"));
+    script.push_str(&format!(
+        "add element ip berth bridges {{ \"{bridge}\" }}\n"
+    ));
     if internal {
         script.push_str(&format!(
             "add element ip berth internal_bridges {{ \"{bridge}\" }}\n"
         ));
     } else {
-        script.push_str(&format!("add element ip berth nat_subnets {{ {subnet} }}\n"));
+        script.push_str(&format!(
+            "add element ip berth nat_subnets {{ {subnet} }}\n"
+        ));
     }
     nft(&script)
 }
@@ -77,7 +81,9 @@ pub(crate) fn disable(bridge: &str, subnet: Option<Ipv4Net>) {
         format!("delete element ip berth internal_bridges {{ \"{bridge}\" }}"),
     ];
     if let Some(subnet) = subnet {
-        elements.push(format!("delete element ip berth nat_subnets {{ {subnet} }}"));
+        elements.push(format!(
+            "delete element ip berth nat_subnets {{ {subnet} }}"
+        ));
     }
     // nft applies a script all or nothing, and an absent element fails it.
     for line in elements {

@@ -54,8 +54,7 @@ pub(crate) struct VethSpec<'a> {
 impl Netlink {
     /// Opens a socket in the calling thread's network namespace.
     pub fn open() -> Result<Netlink> {
-        let mut socket =
-            Socket::new(NETLINK_ROUTE).map_err(|e| Error::sys("netlink socket", e))?;
+        let mut socket = Socket::new(NETLINK_ROUTE).map_err(|e| Error::sys("netlink socket", e))?;
         socket
             .bind_auto()
             .map_err(|e| Error::sys("netlink bind", e))?;
@@ -124,7 +123,11 @@ impl Netlink {
     pub fn link_index(&mut self, name: &str) -> Result<Option<u32>> {
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.into()));
-        match self.request(&format!("look up link {name}"), RouteNetlinkMessage::GetLink(msg), 0) {
+        match self.request(
+            &format!("look up link {name}"),
+            RouteNetlinkMessage::GetLink(msg),
+            0,
+        ) {
             Ok(replies) => Ok(replies.into_iter().find_map(|r| match r {
                 RouteNetlinkMessage::NewLink(link) => Some(link.header.index),
                 _ => None,
@@ -140,7 +143,9 @@ impl Netlink {
         msg.attributes.push(LinkAttribute::IfName(name.into()));
         msg.attributes.push(LinkAttribute::Mtu(mtu));
         msg.attributes
-            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
+            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+                InfoKind::Bridge,
+            )]));
         let created = self.request(
             &format!("create bridge {name}"),
             RouteNetlinkMessage::NewLink(msg),
@@ -148,7 +153,9 @@ impl Netlink {
         );
         match created {
             Ok(_) => Ok(true),
-            Err(Error::Sys { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(Error::Sys { source, .. })
+                if source.kind() == std::io::ErrorKind::AlreadyExists =>
+            {
                 Ok(false)
             }
             Err(e) => Err(e),
@@ -159,7 +166,8 @@ impl Netlink {
     /// made directly inside the target namespace under its final name.
     pub fn create_veth(&mut self, spec: &VethSpec<'_>) -> Result<()> {
         let mut peer = LinkMessage::default();
-        peer.attributes.push(LinkAttribute::IfName(spec.peer_name.into()));
+        peer.attributes
+            .push(LinkAttribute::IfName(spec.peer_name.into()));
         peer.attributes.push(LinkAttribute::Mtu(spec.mtu));
         peer.attributes
             .push(LinkAttribute::Address(spec.peer_mac.to_vec()));
@@ -168,9 +176,11 @@ impl Netlink {
         let mut msg = LinkMessage::default();
         msg.header.flags = LinkFlags::Up;
         msg.header.change_mask = LinkFlags::Up;
-        msg.attributes.push(LinkAttribute::IfName(spec.host_name.into()));
+        msg.attributes
+            .push(LinkAttribute::IfName(spec.host_name.into()));
         msg.attributes.push(LinkAttribute::Mtu(spec.mtu));
-        msg.attributes.push(LinkAttribute::Controller(spec.bridge_index));
+        msg.attributes
+            .push(LinkAttribute::Controller(spec.bridge_index));
         msg.attributes.push(LinkAttribute::LinkInfo(vec![
             LinkInfo::Kind(InfoKind::Veth),
             LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
@@ -197,7 +207,11 @@ impl Netlink {
     pub fn delete_link(&mut self, name: &str) -> Result<bool> {
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.into()));
-        match self.request(&format!("delete link {name}"), RouteNetlinkMessage::DelLink(msg), 0) {
+        match self.request(
+            &format!("delete link {name}"),
+            RouteNetlinkMessage::DelLink(msg),
+            0,
+        ) {
             Ok(_) => Ok(true),
             Err(Error::Sys { source, .. }) if source.raw_os_error() == Some(19) => Ok(false),
             Err(e) => Err(e),
@@ -221,7 +235,9 @@ impl Netlink {
             NLM_F_CREATE | NLM_F_EXCL,
         ) {
             Ok(_) => Ok(()),
-            Err(Error::Sys { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(Error::Sys { source, .. })
+                if source.kind() == std::io::ErrorKind::AlreadyExists =>
+            {
                 Ok(())
             }
             Err(e) => Err(e),

@@ -126,7 +126,10 @@ fn short_hash(parts: &[&str]) -> u64 {
 /// The host end of a container's veth on a network: `veth` + 11 hex digits
 /// (15 bytes, the kernel's limit), stable so that crash clean-up finds it.
 pub fn host_interface_name(network_id: &str, container_id: &str) -> String {
-    format!("veth{:011x}", short_hash(&[network_id, container_id]) & 0xfff_ffff_ffff)
+    format!(
+        "veth{:011x}",
+        short_hash(&[network_id, container_id]) & 0xfff_ffff_ffff
+    )
 }
 
 /// Docker's MAC for an address: 02:42 and the four IPv4 bytes.
@@ -174,7 +177,11 @@ pub fn ensure_predefined(meta: &mut Metadata, config: &NetConfig) -> Result<()> 
             }
             .to_string(),
             subnet: bridge.then(|| config.default_subnet.to_string()),
-            gateway: if bridge { config.default_subnet.nth(1) } else { None },
+            gateway: if bridge {
+                config.default_subnet.nth(1)
+            } else {
+                None
+            },
             bridge: bridge.then(|| config.default_bridge.clone()),
             internal: false,
             labels: BTreeMap::new(),
@@ -365,7 +372,9 @@ fn free_interface(nl: &mut Netlink) -> Result<String> {
             return Ok(name);
         }
     }
-    Err(Error::Conflict("too many interfaces in the container".into()))
+    Err(Error::Conflict(
+        "too many interfaces in the container".into(),
+    ))
 }
 
 /// Connects a container's network namespace to a bridge network: records
@@ -373,7 +382,11 @@ fn free_interface(nl: &mut Netlink) -> Result<String> {
 /// pair (host end on the bridge, the other end inside the namespace with
 /// the address and the default route) and refreshes the hosts files of
 /// every container on the network.
-pub fn connect(meta: &mut Metadata, config: &NetConfig, req: &ConnectRequest<'_>) -> Result<Endpoint> {
+pub fn connect(
+    meta: &mut Metadata,
+    config: &NetConfig,
+    req: &ConnectRequest<'_>,
+) -> Result<Endpoint> {
     let record = find_network(meta, config, req.network)?;
     if record.driver != "bridge" {
         return Err(Error::Invalid(format!(
@@ -387,7 +400,9 @@ pub fn connect(meta: &mut Metadata, config: &NetConfig, req: &ConnectRequest<'_>
     let stored = meta.add_endpoint_with(&record.id, |used| {
         let taken = |ip: &Ipv4Addr| used.contains(ip) || Some(*ip) == record.gateway;
         let ip = match req.ip {
-            Some(ip) if !subnet.contains(ip) || ip == subnet.network() || ip == subnet.broadcast() => {
+            Some(ip)
+                if !subnet.contains(ip) || ip == subnet.network() || ip == subnet.broadcast() =>
+            {
                 return Err(berth_store::Error::Invalid(format!(
                     "invalid address {ip}: it does not belong to the network's subnet {subnet}"
                 )))
@@ -424,7 +439,11 @@ pub fn connect(meta: &mut Metadata, config: &NetConfig, req: &ConnectRequest<'_>
                 network_name: record.name.clone(),
                 ip: stored.ip,
                 prefix_len: subnet.prefix_len(),
-                gateway: if record.internal { None } else { record.gateway },
+                gateway: if record.internal {
+                    None
+                } else {
+                    record.gateway
+                },
                 mac: stored.mac,
                 interface,
                 host_interface,
@@ -472,9 +491,9 @@ fn plumb(
     if let Some(lo) = inside.link_index("lo")? {
         inside.set_up(lo)?;
     }
-    let index = inside
-        .link_index(&interface)?
-        .ok_or_else(|| Error::NotFound(format!("{interface} did not appear in {}", netns.display())))?;
+    let index = inside.link_index(&interface)?.ok_or_else(|| {
+        Error::NotFound(format!("{interface} did not appear in {}", netns.display()))
+    })?;
     inside.add_address(index, endpoint.ip, subnet.prefix_len())?;
     inside.set_up(index)?;
     if let (false, Some(gateway)) = (record.internal, record.gateway) {
@@ -489,7 +508,12 @@ fn plumb(
 /// goes with it), forgets the endpoint and refreshes the peers' hosts
 /// files. False if the container was not connected. Works when the
 /// container's namespace is already gone.
-pub fn disconnect(meta: &mut Metadata, config: &NetConfig, network: &str, container_id: &str) -> Result<bool> {
+pub fn disconnect(
+    meta: &mut Metadata,
+    config: &NetConfig,
+    network: &str,
+    container_id: &str,
+) -> Result<bool> {
     let record = find_network(meta, config, network)?;
     disconnect_id(meta, &record.id, container_id, LinkCleanup::Delete)
 }
@@ -563,12 +587,19 @@ pub fn peers_of(meta: &Metadata, container_id: &str) -> Result<Vec<HostEntry>> {
             continue;
         }
         for peer in meta.network_endpoints(&record.id)? {
-            if peer.container_id == container_id || !seen.insert((peer.ip, peer.container_id.clone())) {
+            if peer.container_id == container_id
+                || !seen.insert((peer.ip, peer.container_id.clone()))
+            {
                 continue;
             }
             let mut names = vec![peer.name.clone()];
             names.extend(peer.aliases.iter().cloned());
-            names.push(peer.container_id.get(..12).unwrap_or(&peer.container_id).to_string());
+            names.push(
+                peer.container_id
+                    .get(..12)
+                    .unwrap_or(&peer.container_id)
+                    .to_string(),
+            );
             names.dedup();
             peers.push(HostEntry {
                 ip: IpAddr::V4(peer.ip),
@@ -612,7 +643,8 @@ pub fn write_hosts_file(
         .map_err(|e| Error::io(path, e.into()))?;
     let text = crate::hosts::render_hosts(hostname, own_ip, extra, &peers_of(meta, container_id)?);
     file.set_len(0).map_err(|e| Error::io(path, e))?;
-    file.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
+    file.write_all(text.as_bytes())
+        .map_err(|e| Error::io(path, e))
 }
 
 /// Where a container's namespace file lives in its directory.

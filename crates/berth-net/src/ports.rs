@@ -57,7 +57,11 @@ impl fmt::Display for PortBinding {
             Some(ip) => write!(f, "{ip}:")?,
             None => {}
         }
-        write!(f, "{}:{}/{}", self.host_port, self.container_port, self.protocol)
+        write!(
+            f,
+            "{}:{}/{}",
+            self.host_port, self.container_port, self.protocol
+        )
     }
 }
 
@@ -76,7 +80,9 @@ fn parse_range(text: &str, spec: &str, what: &str) -> Result<(u16, u16)> {
         }
     };
     if end < start {
-        return Err(Error::Invalid(format!("invalid range {text:?} in {spec:?}")));
+        return Err(Error::Invalid(format!(
+            "invalid range {text:?} in {spec:?}"
+        )));
     }
     Ok((start, end))
 }
@@ -110,7 +116,11 @@ pub fn parse_publish(spec: &str) -> Result<Vec<PortBinding>> {
                 (ip, parts.get(1..).unwrap_or_default().join(":"))
             }
             [_] | [_, _] => (None, rest.to_string()),
-            _ => return Err(Error::Invalid(format!("invalid port specification: {spec:?}"))),
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "invalid port specification: {spec:?}"
+                )))
+            }
         }
     };
     let (host, container) = match rest.split_once(':') {
@@ -209,8 +219,16 @@ mod tests {
         );
         assert_eq!(parse_publish("80-82").unwrap().len(), 3);
         for bad in [
-            "", "x", "0", "80/sctp", "1.2.3:80:80", "8000-8002:80-81", "90-80", "a:b:c:d",
-            "[::1:80:80", "99999",
+            "",
+            "x",
+            "0",
+            "80/sctp",
+            "1.2.3:80:80",
+            "8000-8002:80-81",
+            "90-80",
+            "a:b:c:d",
+            "[::1:80:80",
+            "99999",
         ] {
             assert!(parse_publish(bad).is_err(), "{bad:?} should fail");
         }

@@ -188,9 +188,7 @@ pub struct PortProxies {
 }
 
 fn allocated(host: SocketAddr) -> Error {
-    Error::Conflict(format!(
-        "Bind for {host} failed: port is already allocated"
-    ))
+    Error::Conflict(format!("Bind for {host} failed: port is already allocated"))
 }
 
 fn bind_one(binding: &PortBinding) -> Result<(SocketAddr, Socket)> {
@@ -204,15 +202,21 @@ fn bind_one(binding: &PortBinding) -> Result<(SocketAddr, Socket)> {
         };
         match made {
             Ok(socket) => {
-                socket.set_nonblocking().map_err(|e| Error::sys("set non-blocking", e))?;
-                let local = socket.local_addr().map_err(|e| Error::sys("local address", e))?;
+                socket
+                    .set_nonblocking()
+                    .map_err(|e| Error::sys("set non-blocking", e))?;
+                let local = socket
+                    .local_addr()
+                    .map_err(|e| Error::sys("local address", e))?;
                 return Ok((local, socket));
             }
             Err(e) if e.kind() == ErrorKind::AddrInUse => last = Some(addr),
             Err(e) => return Err(Error::sys(format!("bind {addr}/{}", binding.protocol), e)),
         }
     }
-    Err(allocated(last.unwrap_or(SocketAddr::new(ip, binding.host_port))))
+    Err(allocated(
+        last.unwrap_or(SocketAddr::new(ip, binding.host_port)),
+    ))
 }
 
 enum Socket {
@@ -392,7 +396,9 @@ impl PortProxies {
                                 self.sessions.push(session);
                             }
                         }
-                        Err(e) => tracing::debug!(%e, target = %front.target, "proxy connect failed"),
+                        Err(e) => {
+                            tracing::debug!(%e, target = %front.target, "proxy connect failed")
+                        }
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -413,7 +419,9 @@ impl PortProxies {
                         }
                         let local = match front.target {
                             SocketAddr::V4(_) => SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0),
-                            SocketAddr::V6(_) => SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), 0),
+                            SocketAddr::V6(_) => {
+                                SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), 0)
+                            }
                         };
                         let made = UdpSocket::bind(local).and_then(|s| {
                             s.connect(front.target)?;
@@ -422,7 +430,13 @@ impl PortProxies {
                         });
                         match made {
                             Ok(socket) => {
-                                front.sessions.insert(client, UdpSession { socket, last: Instant::now() });
+                                front.sessions.insert(
+                                    client,
+                                    UdpSession {
+                                        socket,
+                                        last: Instant::now(),
+                                    },
+                                );
                             }
                             Err(e) => {
                                 tracing::debug!(%e, "udp proxy session");
@@ -442,7 +456,9 @@ impl PortProxies {
                     // Replies: back to the client from the published port.
                     while let Ok(n) = session.socket.recv(buf) {
                         session.last = Instant::now();
-                        let _ = front.socket.send_to(buf.get(..n).unwrap_or_default(), client);
+                        let _ = front
+                            .socket
+                            .send_to(buf.get(..n).unwrap_or_default(), client);
                     }
                     return;
                 }

@@ -75,7 +75,8 @@ impl Ipv4Net {
     /// The `n`th address of the subnet (0 is the network address), if inside.
     pub fn nth(&self, n: u32) -> Option<Ipv4Addr> {
         let ip = u32::from(self.network()).checked_add(n)?;
-        self.contains(Ipv4Addr::from(ip)).then_some(Ipv4Addr::from(ip))
+        self.contains(Ipv4Addr::from(ip))
+            .then_some(Ipv4Addr::from(ip))
     }
 
     /// Addresses a host may use: all but the network and broadcast
@@ -118,7 +119,11 @@ impl FromStr for Ipv4Net {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Error> {
-        let bad = || Error::Invalid(format!("invalid subnet {s:?}: expected IPv4 CIDR like 172.30.0.0/24"));
+        let bad = || {
+            Error::Invalid(format!(
+                "invalid subnet {s:?}: expected IPv4 CIDR like 172.30.0.0/24"
+            ))
+        };
         let (addr, prefix) = s.split_once('/').ok_or_else(bad)?;
         let addr: Ipv4Addr = addr.parse().map_err(|_| bad())?;
         let prefix: u8 = prefix.parse().map_err(|_| bad())?;
@@ -153,7 +158,10 @@ mod tests {
     #[test]
     fn first_free_skips_overlaps() {
         let pool: Ipv4Net = "172.30.0.0/15".parse().unwrap();
-        let taken = ["172.30.0.0/24".parse().unwrap(), "172.30.1.0/25".parse().unwrap()];
+        let taken = [
+            "172.30.0.0/24".parse().unwrap(),
+            "172.30.1.0/25".parse().unwrap(),
+        ];
         assert_eq!(
             Ipv4Net::first_free(pool, 24, &taken).unwrap().to_string(),
             "172.30.2.0/24"

@@ -17,11 +17,15 @@ fn listen_in(netns: &std::path::Path, port: u16) -> TcpListener {
 }
 
 fn connect_from(netns: &std::path::Path, addr: SocketAddr) -> std::io::Result<TcpStream> {
-    in_netns(netns, || Ok(TcpStream::connect_timeout(&addr, Duration::from_secs(5)))).unwrap()
+    in_netns(netns, || {
+        Ok(TcpStream::connect_timeout(&addr, Duration::from_secs(5)))
+    })
+    .unwrap()
 }
 
-netns_test! {
-    fn endpoints_on_the_default_bridge_reach_each_other() {
+#[test]
+fn endpoints_on_the_default_bridge_reach_each_other() {
+    common::isolated("endpoints_on_the_default_bridge_reach_each_other", || {
         let mut env = Env::new();
         let (a, b) = (env.netns("a"), env.netns("b"));
         let ea = env.connect("bridge", "a", &a, None);
@@ -34,10 +38,21 @@ netns_test! {
         assert!(link_exists("berth0") && link_exists(&ea.host_interface));
 
         // Inside: eth0 with the address, the default route via the gateway.
-        let addrs = sh(&["nsenter", &format!("--net={}", a.display()), "ip", "-4", "addr", "show", "eth0"]);
+        let addrs = sh(&[
+            "nsenter",
+            &format!("--net={}", a.display()),
+            "ip",
+            "-4",
+            "addr",
+            "show",
+            "eth0",
+        ]);
         assert!(addrs.contains("172.29.0.2/16"), "{addrs}");
         let routes = sh(&["nsenter", &format!("--net={}", a.display()), "ip", "route"]);
-        assert!(routes.contains("default via 172.29.0.1 dev eth0"), "{routes}");
+        assert!(
+            routes.contains("default via 172.29.0.1 dev eth0"),
+            "{routes}"
+        );
 
         let listener = listen_in(&a, 7000);
         let mut out = connect_from(&b, SocketAddr::new(ea.ip.into(), 7000)).unwrap();
@@ -49,19 +64,23 @@ netns_test! {
         assert_eq!(&got, b"hello from b");
 
         // The host (the test's namespace) reaches the container too.
-        TcpStream::connect_timeout(&SocketAddr::new(ea.ip.into(), 7000), Duration::from_secs(5)).unwrap();
+        TcpStream::connect_timeout(&SocketAddr::new(ea.ip.into(), 7000), Duration::from_secs(5))
+            .unwrap();
         let table = sh(&["nft", "list", "table", "ip", "berth"]);
         assert!(table.contains("172.29.0.0/16"), "{table}");
-    }
+    });
 }
 
-netns_test! {
-    fn outbound_traffic_is_masqueraded() {
+#[test]
+fn outbound_traffic_is_masqueraded() {
+    common::isolated("outbound_traffic_is_masqueraded", || {
         let mut env = Env::new();
         // The "outside": another namespace behind its own veth, 198.51.100.0/24.
         let upstream = env.netns("upstream");
         let up = upstream.display().to_string();
-        sh(&["ip", "link", "add", "up0", "type", "veth", "peer", "name", "up1", "netns", &up]);
+        sh(&[
+            "ip", "link", "add", "up0", "type", "veth", "peer", "name", "up1", "netns", &up,
+        ]);
         sh(&["ip", "addr", "add", "198.51.100.1/24", "dev", "up0"]);
         sh(&["ip", "link", "set", "up0", "up"]);
         let inside = |args: &[&str]| {
@@ -80,12 +99,17 @@ netns_test! {
         let mut conn = connect_from(&c, "198.51.100.2:8000".parse().unwrap()).unwrap();
         conn.write_all(b"out").unwrap();
         let (mut accepted, peer) = server.accept().unwrap();
-        assert_eq!(peer.ip(), "198.51.100.1".parse::<IpAddr>().unwrap(), "source not masqueraded (container {})", ec.ip);
+        assert_eq!(
+            peer.ip(),
+            "198.51.100.1".parse::<IpAddr>().unwrap(),
+            "source not masqueraded (container {})",
+            ec.ip
+        );
         accepted.write_all(b"back").unwrap();
         let mut got = [0u8; 4];
         conn.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"back");
-    }
+    });
 }
 
 /// A server that reads everything to EOF, then sends it all back and
@@ -103,14 +127,16 @@ fn echo_after_eof(listener: TcpListener) {
     });
 }
 
-netns_test! {
-    fn proxy_forwards_tcp_from_localhost_with_half_close() {
+#[test]
+fn proxy_forwards_tcp_from_localhost_with_half_close() {
+    common::isolated("proxy_forwards_tcp_from_localhost_with_half_close", || {
         let mut env = Env::new();
         let s = env.netns("s");
         let es = env.connect("bridge", "s", &s, None);
         echo_after_eof(listen_in(&s, 9000));
 
-        let mut proxies = PortProxies::bind(&parse_publish("0:9000").unwrap(), es.ip.into()).unwrap();
+        let mut proxies =
+            PortProxies::bind(&parse_publish("0:9000").unwrap(), es.ip.into()).unwrap();
         let port = proxies.bound()[0].host.port();
         assert_ne!(port, 0);
         std::thread::spawn(move || proxies.run_forever().unwrap());
@@ -138,11 +164,12 @@ netns_test! {
             assert_eq!(back.len(), payload.len());
             assert!(back == payload, "payload corrupted through the proxy");
         }
-    }
+    });
 }
 
-netns_test! {
-    fn proxy_forwards_udp_per_client() {
+#[test]
+fn proxy_forwards_udp_per_client() {
+    common::isolated("proxy_forwards_udp_per_client", || {
         let mut env = Env::new();
         let s = env.netns("s");
         let es = env.connect("bridge", "s", &s, None);
@@ -155,13 +182,17 @@ netns_test! {
                 server.send_to(reply.as_bytes(), from).unwrap();
             }
         });
-        let mut proxies = PortProxies::bind(&parse_publish("127.0.0.1::5300/udp").unwrap(), es.ip.into()).unwrap();
+        let mut proxies =
+            PortProxies::bind(&parse_publish("127.0.0.1::5300/udp").unwrap(), es.ip.into())
+                .unwrap();
         let published = proxies.bound()[0].host;
         std::thread::spawn(move || proxies.run_forever().unwrap());
 
         for who in ["one", "two"] {
             let client = UdpSocket::bind("127.0.0.1:0").unwrap();
-            client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            client
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
             for _ in 0..3 {
                 client.send_to(who.as_bytes(), published).unwrap();
                 let mut buf = [0u8; 1500];
@@ -171,26 +202,39 @@ netns_test! {
                 assert_eq!(&buf[..n], format!("{who}:172.29.0.1").as_bytes());
             }
         }
-    }
+    });
 }
 
-netns_test! {
-    fn a_taken_host_port_is_already_allocated() {
+#[test]
+fn a_taken_host_port_is_already_allocated() {
+    common::isolated("a_taken_host_port_is_already_allocated", || {
         let holder = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = holder.local_addr().unwrap().port();
         let spec = format!("127.0.0.1:{port}:80");
-        let err = PortProxies::bind(&parse_publish(&spec).unwrap(), Ipv4Addr::new(172, 29, 0, 2).into()).unwrap_err();
+        let err = PortProxies::bind(
+            &parse_publish(&spec).unwrap(),
+            Ipv4Addr::new(172, 29, 0, 2).into(),
+        )
+        .unwrap_err();
         assert_eq!(err.kind(), berth_oci::ErrorKind::Conflict);
-        assert_eq!(err.to_string(), format!("Bind for 127.0.0.1:{port} failed: port is already allocated"));
+        assert_eq!(
+            err.to_string(),
+            format!("Bind for 127.0.0.1:{port} failed: port is already allocated")
+        );
         // A range skips the taken port.
         let spec = format!("127.0.0.1:{port}-{}:80", port + 50);
-        let proxies = PortProxies::bind(&parse_publish(&spec).unwrap(), Ipv4Addr::new(172, 29, 0, 2).into()).unwrap();
+        let proxies = PortProxies::bind(
+            &parse_publish(&spec).unwrap(),
+            Ipv4Addr::new(172, 29, 0, 2).into(),
+        )
+        .unwrap();
         assert_ne!(proxies.bound()[0].host.port(), port);
-    }
+    });
 }
 
-netns_test! {
-    fn concurrent_connects_never_share_an_address() {
+#[test]
+fn concurrent_connects_never_share_an_address() {
+    common::isolated("concurrent_connects_never_share_an_address", || {
         let env = Env::new();
         let db = env.db();
         let threads: Vec<_> = (0..4)
@@ -205,15 +249,19 @@ netns_test! {
                             let name = format!("t{t}c{i}");
                             let ns = dir.join(format!("{name}.netns"));
                             berth_net::create_netns(&ns).unwrap();
-                            berth_net::connect(&mut meta, &config, &berth_net::ConnectRequest {
-                                network: "bridge",
-                                container_id: &container_id(&name),
-                                name: &name,
-                                aliases: &[],
-                                netns: &ns,
-                                hosts_path: None,
-                                ip: None,
-                            })
+                            berth_net::connect(
+                                &mut meta,
+                                &config,
+                                &berth_net::ConnectRequest {
+                                    network: "bridge",
+                                    container_id: &container_id(&name),
+                                    name: &name,
+                                    aliases: &[],
+                                    netns: &ns,
+                                    hosts_path: None,
+                                    ip: None,
+                                },
+                            )
                             .unwrap()
                             .ip
                         })
@@ -221,7 +269,10 @@ netns_test! {
                 })
             })
             .collect();
-        let mut all: Vec<Ipv4Addr> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+        let mut all: Vec<Ipv4Addr> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
         all.sort();
         let count = all.len();
         all.dedup();
@@ -229,35 +280,84 @@ netns_test! {
         assert_eq!(count, 24);
         assert_eq!(all.first(), Some(&Ipv4Addr::new(172, 29, 0, 2)));
         assert_eq!(all.last(), Some(&Ipv4Addr::new(172, 29, 0, 25)));
-        let bridge = berth_net::find_network(&mut berth_store::Metadata::open(&db).unwrap(), &berth_net::NetConfig::default(), "bridge").unwrap();
-        assert_eq!(berth_store::Metadata::open(&db).unwrap().network_endpoints(&bridge.id).unwrap().len(), 24);
-    }
+        let bridge = berth_net::find_network(
+            &mut berth_store::Metadata::open(&db).unwrap(),
+            &berth_net::NetConfig::default(),
+            "bridge",
+        )
+        .unwrap();
+        assert_eq!(
+            berth_store::Metadata::open(&db)
+                .unwrap()
+                .network_endpoints(&bridge.id)
+                .unwrap()
+                .len(),
+            24
+        );
+    });
 }
 
-netns_test! {
-    fn fixed_addresses_are_checked() {
+#[test]
+fn fixed_addresses_are_checked() {
+    common::isolated("fixed_addresses_are_checked", || {
         let mut env = Env::new();
         let a = env.netns("a");
         let b = env.netns("b");
         let req = |ns: &std::path::Path, name: &'static str, ip: &str| {
             (ns.to_path_buf(), name, ip.parse::<Ipv4Addr>().unwrap())
         };
-        for (ns, name, ip) in [req(&a, "a", "172.29.5.5")] {
-            let e = berth_net::connect(&mut env.meta, &env.config, &berth_net::ConnectRequest {
-                network: "bridge", container_id: &container_id(name), name, aliases: &[], netns: &ns, hosts_path: None, ip: Some(ip),
-            }).unwrap();
+        {
+            let (ns, name, ip) = req(&a, "a", "172.29.5.5");
+            let e = berth_net::connect(
+                &mut env.meta,
+                &env.config,
+                &berth_net::ConnectRequest {
+                    network: "bridge",
+                    container_id: &container_id(name),
+                    name,
+                    aliases: &[],
+                    netns: &ns,
+                    hosts_path: None,
+                    ip: Some(ip),
+                },
+            )
+            .unwrap();
             assert_eq!(e.ip, ip);
         }
-        for (ip, kind) in [("172.29.5.5", berth_oci::ErrorKind::Conflict), ("10.0.0.1", berth_oci::ErrorKind::InvalidArgument), ("172.29.0.1", berth_oci::ErrorKind::Conflict)] {
-            let err = berth_net::connect(&mut env.meta, &env.config, &berth_net::ConnectRequest {
-                network: "bridge", container_id: &container_id("b"), name: "b", aliases: &[], netns: &b, hosts_path: None, ip: Some(ip.parse().unwrap()),
-            }).unwrap_err();
+        for (ip, kind) in [
+            ("172.29.5.5", berth_oci::ErrorKind::Conflict),
+            ("10.0.0.1", berth_oci::ErrorKind::InvalidArgument),
+            ("172.29.0.1", berth_oci::ErrorKind::Conflict),
+        ] {
+            let err = berth_net::connect(
+                &mut env.meta,
+                &env.config,
+                &berth_net::ConnectRequest {
+                    network: "bridge",
+                    container_id: &container_id("b"),
+                    name: "b",
+                    aliases: &[],
+                    netns: &b,
+                    hosts_path: None,
+                    ip: Some(ip.parse().unwrap()),
+                },
+            )
+            .unwrap_err();
             assert_eq!(err.kind(), kind, "{ip}: {err}");
         }
         // Failed attempts leave nothing behind.
-        assert!(env.meta.container_endpoints(&container_id("b")).unwrap().is_empty());
-        assert!(!link_exists(&berth_net::host_interface_name(&berth_net::find_network(&mut env.meta, &env.config, "bridge").unwrap().id, &container_id("b"))));
-    }
+        assert!(env
+            .meta
+            .container_endpoints(&container_id("b"))
+            .unwrap()
+            .is_empty());
+        assert!(!link_exists(&berth_net::host_interface_name(
+            &berth_net::find_network(&mut env.meta, &env.config, "bridge")
+                .unwrap()
+                .id,
+            &container_id("b")
+        )));
+    });
 }
 
 fn inode(path: &std::path::Path) -> u64 {
@@ -265,13 +365,19 @@ fn inode(path: &std::path::Path) -> u64 {
     std::fs::metadata(path).unwrap().ino()
 }
 
-netns_test! {
-    fn hosts_files_follow_peers_on_user_networks() {
+#[test]
+fn hosts_files_follow_peers_on_user_networks() {
+    common::isolated("hosts_files_follow_peers_on_user_networks", || {
         let mut env = Env::new();
-        let app = berth_net::create_network(&mut env.meta, &env.config, &berth_net::NetworkSpec {
-            name: "app".into(),
-            ..Default::default()
-        }).unwrap();
+        let app = berth_net::create_network(
+            &mut env.meta,
+            &env.config,
+            &berth_net::NetworkSpec {
+                name: "app".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(app.subnet.as_deref(), Some("172.30.0.0/24"));
         let dir = env.dir.path().to_path_buf();
         let hosts = |n: &str| dir.join(format!("{n}.hosts"));
@@ -279,7 +385,15 @@ netns_test! {
             let ns = env.netns(name);
             let id = container_id(name);
             let e = env.connect(network, name, &ns, Some(&hosts(name)));
-            berth_net::write_hosts_file(&env.meta, &hosts(name), &id, &id[..12], Some(e.ip.into()), &[]).unwrap();
+            berth_net::write_hosts_file(
+                &env.meta,
+                &hosts(name),
+                &id,
+                &id[..12],
+                Some(e.ip.into()),
+                &[],
+            )
+            .unwrap();
             e
         };
         let ea = attach(&mut env, "app", "web");
@@ -288,42 +402,81 @@ netns_test! {
         let ec = attach(&mut env, "bridge", "loner");
         let web = std::fs::read_to_string(hosts("web")).unwrap();
         let db = std::fs::read_to_string(hosts("db")).unwrap();
-        assert!(web.contains(&format!("{}\tdb {}\n", eb.ip, &container_id("db")[..12])), "{web}");
-        assert!(db.contains(&format!("{}\tweb {}\n", ea.ip, &container_id("web")[..12])), "{db}");
-        assert!(!web.contains("loner") && !web.contains(&ec.ip.to_string()), "{web}");
+        assert!(
+            web.contains(&format!("{}\tdb {}\n", eb.ip, &container_id("db")[..12])),
+            "{web}"
+        );
+        assert!(
+            db.contains(&format!("{}\tweb {}\n", ea.ip, &container_id("web")[..12])),
+            "{db}"
+        );
+        assert!(
+            !web.contains("loner") && !web.contains(&ec.ip.to_string()),
+            "{web}"
+        );
         let loner = std::fs::read_to_string(hosts("loner")).unwrap();
-        assert!(!loner.contains("web") && !loner.contains("db"), "default bridge resolves no names: {loner}");
+        assert!(
+            !loner.contains("web") && !loner.contains("db"),
+            "default bridge resolves no names: {loner}"
+        );
 
         // Containers on the user network reach each other by the listed address.
         let listener = listen_in(&env.dir.path().join("db.netns"), 5432);
-        connect_from(&env.dir.path().join("web.netns"), SocketAddr::new(eb.ip.into(), 5432)).unwrap();
+        connect_from(
+            &env.dir.path().join("web.netns"),
+            SocketAddr::new(eb.ip.into(), 5432),
+        )
+        .unwrap();
         drop(listener);
 
-        assert!(berth_net::disconnect(&mut env.meta, &env.config, "app", &container_id("db")).unwrap());
+        assert!(
+            berth_net::disconnect(&mut env.meta, &env.config, "app", &container_id("db")).unwrap()
+        );
         let web = std::fs::read_to_string(hosts("web")).unwrap();
         assert!(!web.contains("db"), "{web}");
-        assert_eq!(inode(&hosts("web")), before, "hosts rewritten in place, not replaced");
+        assert_eq!(
+            inode(&hosts("web")),
+            before,
+            "hosts rewritten in place, not replaced"
+        );
         let db = std::fs::read_to_string(hosts("db")).unwrap();
         assert!(!db.contains("web"), "{db}");
-        assert!(!berth_net::disconnect(&mut env.meta, &env.config, "app", &container_id("db")).unwrap());
+        assert!(
+            !berth_net::disconnect(&mut env.meta, &env.config, "app", &container_id("db")).unwrap()
+        );
 
         // A network with endpoints cannot go; once empty it can, bridge and all.
         let err = berth_net::remove_network(&mut env.meta, &env.config, "app").unwrap_err();
         assert!(err.to_string().contains("has active endpoints"), "{err}");
         let bridge = app.bridge.clone().unwrap();
         assert!(link_exists(&bridge));
-        assert_eq!(berth_net::release_all(&mut env.meta, &container_id("web")).unwrap(), 1);
+        assert_eq!(
+            berth_net::release_all(&mut env.meta, &container_id("web")).unwrap(),
+            1
+        );
         berth_net::remove_network(&mut env.meta, &env.config, "app").unwrap();
         assert!(!link_exists(&bridge));
         let err = berth_net::remove_network(&mut env.meta, &env.config, "bridge").unwrap_err();
-        assert_eq!(err.to_string(), "bridge is a pre-defined network and cannot be removed");
-    }
+        assert_eq!(
+            err.to_string(),
+            "bridge is a pre-defined network and cannot be removed"
+        );
+    });
 }
 
-netns_test! {
-    fn release_all_cleans_up_after_the_namespace_vanished() {
+#[test]
+fn release_all_cleans_up_after_the_namespace_vanished() {
+    common::isolated("release_all_cleans_up_after_the_namespace_vanished", || {
         let mut env = Env::new();
-        berth_net::create_network(&mut env.meta, &env.config, &berth_net::NetworkSpec { name: "other".into(), ..Default::default() }).unwrap();
+        berth_net::create_network(
+            &mut env.meta,
+            &env.config,
+            &berth_net::NetworkSpec {
+                name: "other".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let ns = env.netns("gone");
         let e1 = env.connect("bridge", "gone", &ns, None);
         let e2 = env.connect("other", "gone", &ns, None);
@@ -331,56 +484,94 @@ netns_test! {
         berth_net::remove_netns(&ns).unwrap();
         assert!(!ns.exists());
         berth_net::remove_netns(&ns).unwrap();
-        assert_eq!(berth_net::release_all(&mut env.meta, &container_id("gone")).unwrap(), 2);
-        assert!(env.meta.container_endpoints(&container_id("gone")).unwrap().is_empty());
+        assert_eq!(
+            berth_net::release_all(&mut env.meta, &container_id("gone")).unwrap(),
+            2
+        );
+        assert!(env
+            .meta
+            .container_endpoints(&container_id("gone"))
+            .unwrap()
+            .is_empty());
         // The namespace's destruction is asynchronous; the veths must be gone once it is done.
         let deadline = Instant::now() + Duration::from_secs(5);
-        while (link_exists(&e1.host_interface) || link_exists(&e2.host_interface)) && Instant::now() < deadline {
+        while (link_exists(&e1.host_interface) || link_exists(&e2.host_interface))
+            && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert!(!link_exists(&e1.host_interface) && !link_exists(&e2.host_interface));
-        assert_eq!(berth_net::release_all(&mut env.meta, &container_id("gone")).unwrap(), 0);
+        assert_eq!(
+            berth_net::release_all(&mut env.meta, &container_id("gone")).unwrap(),
+            0
+        );
         // The address is free again.
         let again = env.netns("again");
         let e3 = env.connect("bridge", "again", &again, None);
         assert_eq!(e3.ip, e1.ip);
         // The exit path leaves the veth to the kernel, which removes it with the namespace.
         berth_net::remove_netns(&again).unwrap();
-        assert_eq!(berth_net::release_all_after_netns_removed(&mut env.meta, &container_id("again")).unwrap(), 1);
+        assert_eq!(
+            berth_net::release_all_after_netns_removed(&mut env.meta, &container_id("again"))
+                .unwrap(),
+            1
+        );
         let deadline = Instant::now() + Duration::from_secs(5);
         while link_exists(&e3.host_interface) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert!(!link_exists(&e3.host_interface));
-    }
+    });
 }
 
-netns_test! {
-    fn user_networks_get_disjoint_subnets() {
+#[test]
+fn user_networks_get_disjoint_subnets() {
+    common::isolated("user_networks_get_disjoint_subnets", || {
         let mut env = Env::new();
         let spec = |name: &str, subnet: Option<&str>| berth_net::NetworkSpec {
             name: name.into(),
             subnet: subnet.map(|s| s.parse().unwrap()),
             ..Default::default()
         };
-        berth_net::create_network(&mut env.meta, &env.config, &spec("fixed", Some("172.30.1.0/24"))).unwrap();
+        berth_net::create_network(
+            &mut env.meta,
+            &env.config,
+            &spec("fixed", Some("172.30.1.0/24")),
+        )
+        .unwrap();
         let a = berth_net::create_network(&mut env.meta, &env.config, &spec("a", None)).unwrap();
         let b = berth_net::create_network(&mut env.meta, &env.config, &spec("b", None)).unwrap();
         assert_eq!(a.subnet.as_deref(), Some("172.30.0.0/24"));
         assert_eq!(b.subnet.as_deref(), Some("172.30.2.0/24"));
         assert_eq!(b.gateway, Some(Ipv4Addr::new(172, 30, 2, 1)));
-        let err = berth_net::create_network(&mut env.meta, &env.config, &spec("clash", Some("172.30.0.0/16"))).unwrap_err();
+        let err = berth_net::create_network(
+            &mut env.meta,
+            &env.config,
+            &spec("clash", Some("172.30.0.0/16")),
+        )
+        .unwrap_err();
         assert_eq!(err.kind(), berth_oci::ErrorKind::Conflict);
-        let err = berth_net::create_network(&mut env.meta, &env.config, &spec("a", None)).unwrap_err();
+        let err =
+            berth_net::create_network(&mut env.meta, &env.config, &spec("a", None)).unwrap_err();
         assert_eq!(err.to_string(), "network with name a already exists");
-        let names: Vec<String> = berth_net::list_networks(&mut env.meta, &env.config).unwrap().into_iter().map(|n| n.name).collect();
+        let names: Vec<String> = berth_net::list_networks(&mut env.meta, &env.config)
+            .unwrap()
+            .into_iter()
+            .map(|n| n.name)
+            .collect();
         assert_eq!(names, ["bridge", "host", "none", "fixed", "a", "b"]);
-        assert_eq!(berth_net::prune_networks(&mut env.meta, &env.config).unwrap().len(), 3);
-    }
+        assert_eq!(
+            berth_net::prune_networks(&mut env.meta, &env.config)
+                .unwrap()
+                .len(),
+            3
+        );
+    });
 }
 
-netns_test! {
-    fn connect_disconnect_cost() {
+#[test]
+fn connect_disconnect_cost() {
+    common::isolated("connect_disconnect_cost", || {
         let mut env = Env::new();
         // The first connect makes the bridge and NAT (one-time).
         let warm = env.netns("warm");
@@ -401,11 +592,18 @@ netns_test! {
             if i % 2 == 0 {
                 // The container's exit: namespace first, the kernel takes the veth.
                 berth_net::remove_netns(&path).unwrap();
-                assert_eq!(berth_net::release_all_after_netns_removed(&mut env.meta, &container_id(&name)).unwrap(), 1);
+                assert_eq!(
+                    berth_net::release_all_after_netns_removed(&mut env.meta, &container_id(&name))
+                        .unwrap(),
+                    1
+                );
                 exits.push(t.elapsed());
             } else {
                 // A live disconnect deletes the veth itself.
-                assert_eq!(berth_net::release_all(&mut env.meta, &container_id(&name)).unwrap(), 1);
+                assert_eq!(
+                    berth_net::release_all(&mut env.meta, &container_id(&name)).unwrap(),
+                    1
+                );
                 live.push(t.elapsed());
                 berth_net::remove_netns(&path).unwrap();
             }
@@ -418,5 +616,5 @@ netns_test! {
             "BENCH first connect (bridge + nft) {first:?}; netns create {:?}; connect {:?}; exit (remove netns + release) {:?}; live release_all {:?} (medians)",
             median(&mut netns), median(&mut connects), median(&mut exits), median(&mut live)
         );
-    }
+    });
 }

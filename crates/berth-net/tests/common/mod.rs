@@ -10,18 +10,8 @@ use std::process::Command;
 
 const ISOLATED: &str = "BERTH_NET_TEST_ISOLATED";
 
-/// Declares a test whose body runs in its own network namespace.
-#[macro_export]
-macro_rules! netns_test {
-    ($(#[$meta:meta])* fn $name:ident() $body:block) => {
-        $(#[$meta])*
-        #[test]
-        fn $name() {
-            common::isolated(stringify!($name), || $body);
-        }
-    };
-}
-
+/// Runs the test `name`'s body in its own network namespace: the test
+/// binary runs itself again for just that test under `unshare`.
 pub fn isolated(name: &str, body: impl FnOnce()) {
     if std::env::var_os(ISOLATED).is_some() {
         sh(&["ip", "link", "set", "lo", "up"]);
