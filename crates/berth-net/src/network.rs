@@ -317,9 +317,11 @@ pub fn remove_network(meta: &mut Metadata, config: &NetConfig, key: &str) -> Res
         }
         Err(e) => return Err(e.into()),
     }
+    // A bridge is made at the first connect; one never used has no NAT either.
     if let Some(bridge) = &record.bridge {
-        Netlink::open()?.delete_link(bridge)?;
-        nat::disable(bridge, subnet_of(&record)?);
+        if Netlink::open()?.delete_link(bridge)? {
+            nat::disable(bridge, subnet_of(&record)?);
+        }
     }
     Ok(record)
 }

@@ -4,6 +4,7 @@ pub mod archive;
 pub mod dockerfile;
 pub mod images;
 pub mod info;
+pub mod network;
 pub mod run;
 pub mod system;
 pub mod version;
