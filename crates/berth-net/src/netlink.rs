@@ -40,6 +40,20 @@ impl std::fmt::Debug for Netlink {
 }
 
 const RT_TABLE_MAIN: u8 = 254;
+const NLMSG_HDRLEN: usize = 16;
+const NLMSG_NOOP: u16 = 1;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const RTM_NEWLINK: u16 = 16;
+const ENODEV: i32 = 19;
+
+fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_ne_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn read_u16(bytes: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_ne_bytes(bytes.get(at..at + 2)?.try_into().ok()?))
+}
 
 /// The veth end the kernel names, and where it goes.
 pub(crate) struct VethSpec<'a> {
@@ -66,13 +80,15 @@ impl Netlink {
     }
 
     /// Sends one request and returns the replies before its ACK (or the
-    /// kernel's error).
+    /// kernel's error), as raw messages (`nlmsghdr` and payload): the few
+    /// fields read from them are read directly, which is much cheaper than
+    /// decoding every attribute of a link.
     fn request(
         &mut self,
         op: &str,
         message: RouteNetlinkMessage,
         flags: u16,
-    ) -> Result<Vec<RouteNetlinkMessage>> {
+    ) -> Result<Vec<Vec<u8>>> {
         self.seq = self.seq.wrapping_add(1);
         let mut header = NetlinkHeader::default();
         header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
@@ -91,30 +107,43 @@ impl Netlink {
                 .recv(&mut &mut self.buf[..], 0)
                 .map_err(|e| Error::sys(format!("{op}: netlink receive"), e))?;
             let mut offset = 0;
-            while offset < n {
-                let bytes = self.buf.get(offset..n).unwrap_or_default();
-                let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(bytes)
-                    .map_err(|e| Error::sys(op, std::io::Error::other(e.to_string())))?;
-                let len = reply.header.length as usize;
-                let seq = reply.header.sequence_number;
-                match reply.payload {
-                    _ if seq != self.seq => {}
-                    NetlinkPayload::Error(e) => {
-                        return match e.code {
-                            None => Ok(replies),
-                            Some(code) => Err(Error::sys(
-                                op,
-                                std::io::Error::from_raw_os_error(-code.get()),
-                            )),
+            while let Some(header) = self.buf.get(offset..(offset + NLMSG_HDRLEN).min(n)) {
+                let (Some(len), Some(kind), Some(seq)) = (
+                    read_u32(header, 0),
+                    read_u16(header, 4),
+                    read_u32(header, 8),
+                ) else {
+                    break;
+                };
+                let len = len as usize;
+                let Some(message) = self
+                    .buf
+                    .get(offset..offset + len)
+                    .filter(|_| len >= NLMSG_HDRLEN)
+                else {
+                    return Err(Error::sys(
+                        op,
+                        std::io::Error::other("truncated netlink reply"),
+                    ));
+                };
+                if seq == self.seq {
+                    if kind == NLMSG_ERROR {
+                        let code = message
+                            .get(NLMSG_HDRLEN..NLMSG_HDRLEN + 4)
+                            .and_then(|b| b.try_into().ok())
+                            .map(i32::from_ne_bytes)
+                            .unwrap_or(0);
+                        return if code == 0 {
+                            Ok(replies)
+                        } else {
+                            Err(Error::sys(op, std::io::Error::from_raw_os_error(-code)))
                         };
                     }
-                    NetlinkPayload::InnerMessage(m) => replies.push(m),
-                    _ => {}
+                    if kind != NLMSG_DONE && kind != NLMSG_NOOP {
+                        replies.push(message.to_vec());
+                    }
                 }
-                if len == 0 {
-                    break;
-                }
-                offset += len;
+                offset += (len + 3) & !3;
             }
         }
     }
@@ -128,11 +157,12 @@ impl Netlink {
             RouteNetlinkMessage::GetLink(msg),
             0,
         ) {
-            Ok(replies) => Ok(replies.into_iter().find_map(|r| match r {
-                RouteNetlinkMessage::NewLink(link) => Some(link.header.index),
-                _ => None,
-            })),
-            Err(Error::Sys { source, .. }) if source.raw_os_error() == Some(19) => Ok(None), // ENODEV
+            // struct ifinfomsg { u8 family, u8 pad, u16 type, i32 index, ... }
+            Ok(replies) => Ok(replies
+                .iter()
+                .filter(|r| read_u16(r, 4) == Some(RTM_NEWLINK))
+                .find_map(|r| read_u32(r, NLMSG_HDRLEN + 4))),
+            Err(Error::Sys { source, .. }) if source.raw_os_error() == Some(ENODEV) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -213,7 +243,7 @@ impl Netlink {
             0,
         ) {
             Ok(_) => Ok(true),
-            Err(Error::Sys { source, .. }) if source.raw_os_error() == Some(19) => Ok(false),
+            Err(Error::Sys { source, .. }) if source.raw_os_error() == Some(ENODEV) => Ok(false),
             Err(e) => Err(e),
         }
     }
