@@ -109,6 +109,46 @@ fn outbound_traffic_is_masqueraded() {
         let mut got = [0u8; 4];
         conn.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"back");
+
+        // An internal network has no default route, and traffic forced out
+        // of its bridge is dropped.
+        berth_net::create_network(
+            &mut env.meta,
+            &env.config,
+            &berth_net::NetworkSpec {
+                name: "sealed".into(),
+                internal: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let i = env.netns("i");
+        let ei = env.connect("sealed", "i", &i, None);
+        assert_eq!(ei.gateway, None);
+        let outside: SocketAddr = "198.51.100.2:8000".parse().unwrap();
+        let err = connect_from(&i, outside).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::NetworkUnreachable, "{err}");
+        let ns = format!("--net={}", i.display());
+        sh(&[
+            "nsenter",
+            &ns,
+            "ip",
+            "route",
+            "add",
+            "default",
+            "via",
+            "172.30.0.1",
+        ]);
+        // With a route back from the outside, only the drop rules stop it.
+        inside(&["ip", "route", "add", "172.30.0.0/24", "via", "198.51.100.1"]);
+        let blocked = in_netns(&i, || {
+            Ok(TcpStream::connect_timeout(
+                &outside,
+                Duration::from_millis(500),
+            ))
+        })
+        .unwrap();
+        assert!(blocked.is_err(), "internal network reached the outside");
     });
 }
 
