@@ -204,6 +204,21 @@ fn proxy_forwards_tcp_from_localhost_with_half_close() {
             assert_eq!(back.len(), payload.len());
             assert!(back == payload, "payload corrupted through the proxy");
         }
+
+        // Nothing listens on the container port: the client is closed on
+        // promptly, not left hanging.
+        let mut refused =
+            PortProxies::bind(&parse_publish("127.0.0.1::9001").unwrap(), es.ip.into()).unwrap();
+        let port = refused.bound()[0].host.port();
+        std::thread::spawn(move || refused.run_forever().unwrap());
+        let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 16];
+        match conn.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("expected the proxy to close the connection, got {other:?}"),
+        }
     });
 }
 
