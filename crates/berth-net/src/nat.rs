@@ -1,5 +1,7 @@
 //! Outbound NAT and forwarding for bridge networks, in an nftables table
-//! owned by berth (`table ip berth`). The rules are fixed and look up sets:
+//! owned by berth (`table ip berth`): outbound traffic is masqueraded,
+//! networks are isolated from each other (as Docker's isolation chains do)
+//! and internal networks cannot leave their bridge. The rules are fixed and look up sets:
 //! a network adds its subnet and bridge to the sets, so setting up one more
 //! network never duplicates a rule. Run through the `nft` binary, once per
 //! bridge creation (not per container).
@@ -16,11 +18,14 @@ const BASE: &str = "add table ip berth
 add set ip berth nat_subnets { type ipv4_addr; flags interval; }
 add set ip berth bridges { type ifname; }
 add set ip berth internal_bridges { type ifname; }
+add set ip berth same_bridge { type ifname . ifname; }
 add chain ip berth postrouting { type nat hook postrouting priority srcnat; policy accept; }
 add chain ip berth forward { type filter hook forward priority filter; policy accept; }
 flush chain ip berth postrouting
 flush chain ip berth forward
 add rule ip berth postrouting ip saddr @nat_subnets oifname != @bridges masquerade
+add rule ip berth forward iifname . oifname @same_bridge accept
+add rule ip berth forward iifname @bridges oifname @bridges drop
 add rule ip berth forward iifname @internal_bridges oifname != @internal_bridges drop
 add rule ip berth forward oifname @internal_bridges iifname != @internal_bridges drop
 add rule ip berth forward iifname @bridges accept
@@ -62,6 +67,9 @@ pub(crate) fn enable(bridge: &str, subnet: Ipv4Net, internal: bool) -> Result<()
     script.push_str(&format!(
         "add element ip berth bridges {{ \"{bridge}\" }}\n"
     ));
+    script.push_str(&format!(
+        "add element ip berth same_bridge {{ \"{bridge}\" . \"{bridge}\" }}\n"
+    ));
     if internal {
         script.push_str(&format!(
             "add element ip berth internal_bridges {{ \"{bridge}\" }}\n"
@@ -78,6 +86,7 @@ pub(crate) fn enable(bridge: &str, subnet: Ipv4Net, internal: bool) -> Result<()
 pub(crate) fn disable(bridge: &str, subnet: Option<Ipv4Net>) {
     let mut elements = vec![
         format!("delete element ip berth bridges {{ \"{bridge}\" }}"),
+        format!("delete element ip berth same_bridge {{ \"{bridge}\" . \"{bridge}\" }}"),
         format!("delete element ip berth internal_bridges {{ \"{bridge}\" }}"),
     ];
     if let Some(subnet) = subnet {

@@ -484,6 +484,25 @@ fn hosts_files_follow_peers_on_user_networks() {
         .unwrap();
         drop(listener);
 
+        // Networks are isolated from each other: "loner" on the default
+        // bridge cannot reach "web" on "app" (the host can reach both).
+        let web_ns = env.dir.path().join("web.netns");
+        let _listener = listen_in(&web_ns, 80);
+        TcpStream::connect_timeout(&SocketAddr::new(ea.ip.into(), 80), Duration::from_secs(5))
+            .unwrap();
+        let loner_ns = env.dir.path().join("loner.netns");
+        let crossed = in_netns(&loner_ns, || {
+            Ok(TcpStream::connect_timeout(
+                &SocketAddr::new(ea.ip.into(), 80),
+                Duration::from_millis(500),
+            ))
+        })
+        .unwrap();
+        assert!(
+            crossed.is_err(),
+            "traffic crossed from the default bridge to a user network"
+        );
+
         assert!(
             berth_net::disconnect(&mut env.meta, &env.config, "app", &container_id("db")).unwrap()
         );
