@@ -119,7 +119,7 @@ impl Netlink {
                 let Some(message) = self
                     .buf
                     .get(offset..offset + len)
-                    .filter(|_| len >= NLMSG_HDRLEN)
+                    .filter(|_| len >= NLMSG_HDRLEN && offset + len <= n)
                 else {
                     return Err(Error::sys(
                         op,
