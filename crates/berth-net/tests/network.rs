@@ -692,3 +692,114 @@ fn connect_disconnect_cost() {
         );
     });
 }
+
+#[test]
+fn container_setup_and_teardown() {
+    common::isolated("container_setup_and_teardown", || {
+        let mut env = Env::new();
+        berth_net::create_network(
+            &mut env.meta,
+            &env.config,
+            &berth_net::NetworkSpec {
+                name: "app".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let dir = env.dir.path().join("container");
+        std::fs::create_dir(&dir).unwrap();
+        let id = container_id("full");
+        let mode = berth_net::NetworkMode::Bridge(vec![
+            berth_net::Attachment {
+                network: "bridge".into(),
+                ..Default::default()
+            },
+            berth_net::Attachment {
+                network: "app".into(),
+                aliases: vec!["api".into()],
+                ip: Some(Ipv4Addr::new(172, 30, 0, 9)),
+            },
+        ]);
+        let add_hosts = [berth_net::parse_add_host("db.example:10.1.2.3", None).unwrap()];
+        let dns = berth_net::DnsOptions {
+            servers: vec![],
+            search: vec!["corp.example".into()],
+            options: vec![],
+        };
+        let setup = |meta: &mut berth_store::Metadata,
+                     config: &berth_net::NetConfig,
+                     ports: &[berth_net::PortBinding]| {
+            berth_net::setup(
+                meta,
+                config,
+                &berth_net::ContainerNet {
+                    container_id: &id,
+                    name: "full",
+                    hostname: "fullhost",
+                    dir: &dir,
+                    mode: &mode,
+                    add_hosts: &add_hosts,
+                    dns: &dns,
+                    host_resolv_conf: "nameserver 127.0.0.53\n",
+                    host_hosts: "",
+                    ports,
+                },
+            )
+        };
+
+        // A taken host port fails the whole set-up and leaves nothing behind.
+        let holder = TcpListener::bind("0.0.0.0:0").unwrap();
+        let taken = holder.local_addr().unwrap().port();
+        let err = setup(
+            &mut env.meta,
+            &env.config,
+            &parse_publish(&format!("{taken}:80")).unwrap(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("port is already allocated"),
+            "{err}"
+        );
+        assert!(env.meta.container_endpoints(&id).unwrap().is_empty());
+        assert!(!berth_net::netns_path(&dir).exists());
+
+        let net = setup(&mut env.meta, &env.config, &parse_publish("0:80").unwrap()).unwrap();
+        let netns = net.netns.clone().unwrap();
+        assert_eq!(net.endpoints.len(), 2);
+        assert_eq!(net.endpoints[0].interface, "eth0");
+        assert_eq!(net.endpoints[1].ip, Ipv4Addr::new(172, 30, 0, 9));
+        let hosts = std::fs::read_to_string(&net.hosts).unwrap();
+        assert!(hosts.contains("10.1.2.3\tdb.example\n"), "{hosts}");
+        assert!(
+            hosts.contains(&format!("{}\tfullhost\n", net.endpoints[0].ip)),
+            "{hosts}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&net.resolv_conf).unwrap(),
+            "nameserver 8.8.8.8\nnameserver 8.8.4.4\nsearch corp.example\n"
+        );
+        echo_after_eof(listen_in(&netns, 80));
+        let mut proxies = net.proxies;
+        let port = proxies.bound()[0].host.port();
+        // The shim's loop, in miniature: poll the proxies on this thread.
+        let client = std::thread::spawn(move || {
+            let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            conn.write_all(b"ping").unwrap();
+            conn.shutdown(Shutdown::Write).unwrap();
+            let mut back = String::new();
+            conn.read_to_string(&mut back).unwrap();
+            back
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !client.is_finished() && Instant::now() < deadline {
+            proxies.run_once(Some(Duration::from_millis(50))).unwrap();
+        }
+        assert_eq!(client.join().unwrap(), "ping");
+        drop(proxies);
+
+        berth_net::teardown(&mut env.meta, &id, &dir).unwrap();
+        assert!(!netns.exists());
+        assert!(env.meta.container_endpoints(&id).unwrap().is_empty());
+        berth_net::teardown(&mut env.meta, &id, &dir).unwrap();
+    });
+}
