@@ -4,7 +4,6 @@
 //! exited (or for crash clean-up, where only the directory and ID are
 //! left).
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use berth_store::Metadata;
@@ -91,34 +90,24 @@ pub fn setup(
 ) -> Result<ContainerNetwork> {
     let hosts = c.dir.join("hosts");
     let resolv_conf = c.dir.join("resolv.conf");
+    let unbridged = |hosts_text: String, host_network: bool| -> Result<ContainerNetwork> {
+        write_file(&hosts, &hosts_text)?;
+        write_file(
+            &resolv_conf,
+            &render_resolv_conf(c.host_resolv_conf, c.dns, host_network),
+        )?;
+        Ok(ContainerNetwork {
+            netns: None,
+            endpoints: Vec::new(),
+            hosts: hosts.clone(),
+            resolv_conf: resolv_conf.clone(),
+            proxies: PortProxies::empty(),
+        })
+    };
     let attachments = match c.mode {
-        NetworkMode::Host => {
-            write_file(&hosts, c.host_hosts)?;
-            write_file(
-                &resolv_conf,
-                &render_resolv_conf(c.host_resolv_conf, c.dns, true),
-            )?;
-            return Ok(ContainerNetwork {
-                netns: None,
-                endpoints: Vec::new(),
-                hosts,
-                resolv_conf,
-                proxies: PortProxies::bind(&[], IpAddr::from([127, 0, 0, 1]))?,
-            });
-        }
+        NetworkMode::Host => return unbridged(c.host_hosts.to_string(), true),
         NetworkMode::None => {
-            write_file(&hosts, &render_hosts(c.hostname, None, c.add_hosts, &[]))?;
-            write_file(
-                &resolv_conf,
-                &render_resolv_conf(c.host_resolv_conf, c.dns, false),
-            )?;
-            return Ok(ContainerNetwork {
-                netns: None,
-                endpoints: Vec::new(),
-                hosts,
-                resolv_conf,
-                proxies: PortProxies::bind(&[], IpAddr::from([127, 0, 0, 1]))?,
-            });
+            return unbridged(render_hosts(c.hostname, None, c.add_hosts, &[]), false)
         }
         NetworkMode::Bridge(list) if list.is_empty() => {
             return Err(Error::Invalid("no network to connect to".into()))

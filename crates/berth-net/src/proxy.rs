@@ -263,13 +263,7 @@ impl PortProxies {
     /// `container_ip`. A port another process holds is Docker's "port is
     /// already allocated"; nothing stays bound on error.
     pub fn bind(bindings: &[PortBinding], container_ip: IpAddr) -> Result<PortProxies> {
-        let mut proxies = PortProxies {
-            bound: Vec::new(),
-            tcp: Vec::new(),
-            udp: Vec::new(),
-            sessions: Vec::new(),
-            buf: vec![0; 65536].into_boxed_slice(),
-        };
+        let mut proxies = PortProxies::empty();
         for binding in bindings {
             let (host, socket) = bind_one(binding)?;
             let target = SocketAddr::new(container_ip, binding.container_port);
@@ -287,6 +281,17 @@ impl PortProxies {
             });
         }
         Ok(proxies)
+    }
+
+    /// No published ports.
+    pub fn empty() -> PortProxies {
+        PortProxies {
+            bound: Vec::new(),
+            tcp: Vec::new(),
+            udp: Vec::new(),
+            sessions: Vec::new(),
+            buf: vec![0; 65536].into_boxed_slice(),
+        }
     }
 
     /// The ports as bound (with the host ports the kernel chose for 0).

@@ -803,3 +803,48 @@ fn container_setup_and_teardown() {
         berth_net::teardown(&mut env.meta, &id, &dir).unwrap();
     });
 }
+
+#[test]
+fn setup_for_host_and_none_networks() {
+    // No namespace, link or rule is made: safe outside an isolated namespace.
+    let mut env = Env::new();
+    let dns = berth_net::DnsOptions::default();
+    for (mode, hosts_want, resolv_want) in [
+        (
+            berth_net::NetworkMode::Host,
+            "127.0.0.1\tlocalhost myhost\n".to_string(),
+            "nameserver 127.0.0.53\n",
+        ),
+        (
+            berth_net::NetworkMode::None,
+            berth_net::render_hosts("box", None, &[], &[]),
+            "nameserver 8.8.8.8\nnameserver 8.8.4.4\n",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let net = berth_net::setup(
+            &mut env.meta,
+            &env.config,
+            &berth_net::ContainerNet {
+                container_id: &container_id("x"),
+                name: "x",
+                hostname: "box",
+                dir: dir.path(),
+                mode: &mode,
+                add_hosts: &[],
+                dns: &dns,
+                host_resolv_conf: "nameserver 127.0.0.53\n",
+                host_hosts: "127.0.0.1\tlocalhost myhost\n",
+                ports: &parse_publish("8080:80").unwrap(),
+            },
+        )
+        .unwrap();
+        assert_eq!(net.netns, None, "{mode:?}");
+        assert!(net.endpoints.is_empty() && net.proxies.bound().is_empty());
+        assert_eq!(std::fs::read_to_string(&net.hosts).unwrap(), hosts_want);
+        assert_eq!(
+            std::fs::read_to_string(&net.resolv_conf).unwrap(),
+            resolv_want
+        );
+    }
+}
