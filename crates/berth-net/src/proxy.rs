@@ -335,8 +335,15 @@ impl PortProxies {
                     server |= PollFlags::OUT;
                 }
             }
-            fds.push((s.client.as_fd(), client));
-            fds.push((s.server.as_fd(), server));
+            // poll reports a hang-up whatever was asked for: a socket with
+            // nothing to do now (its peer closed, the other side slow) is
+            // left out rather than reported over and over.
+            if !client.is_empty() {
+                fds.push((s.client.as_fd(), client));
+            }
+            if !server.is_empty() {
+                fds.push((s.server.as_fd(), server));
+            }
         }
         fds
     }
