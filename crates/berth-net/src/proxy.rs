@@ -7,7 +7,9 @@
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{
+    IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket,
+};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
@@ -191,32 +193,83 @@ fn allocated(host: SocketAddr) -> Error {
     Error::Conflict(format!("Bind for {host} failed: port is already allocated"))
 }
 
-fn bind_one(binding: &PortBinding) -> Result<(SocketAddr, Socket)> {
-    let ip = binding.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let mut last = None;
-    for port in binding.host_port..=binding.host_port_end.max(binding.host_port) {
-        let addr = SocketAddr::new(ip, port);
-        let made = match binding.protocol {
-            Protocol::Tcp => TcpListener::bind(addr).map(Socket::Tcp),
-            Protocol::Udp => UdpSocket::bind(addr).map(Socket::Udp),
-        };
-        match made {
-            Ok(socket) => {
-                socket
-                    .set_nonblocking()
-                    .map_err(|e| Error::sys("set non-blocking", e))?;
-                let local = socket
-                    .local_addr()
-                    .map_err(|e| Error::sys("local address", e))?;
-                return Ok((local, socket));
-            }
-            Err(e) if e.kind() == ErrorKind::AddrInUse => last = Some(addr),
-            Err(e) => return Err(Error::sys(format!("bind {addr}/{}", binding.protocol), e)),
+/// Binds a socket of `protocol` on `addr`, non-blocking; an IPv6 one is
+/// IPv6-only, so that `[::]` sits beside `0.0.0.0` on the same port.
+fn bind_socket(addr: SocketAddr, protocol: Protocol) -> std::io::Result<Socket> {
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::INET,
+        SocketAddr::V6(_) => AddressFamily::INET6,
+    };
+    let kind = match protocol {
+        Protocol::Tcp => SocketType::STREAM,
+        Protocol::Udp => SocketType::DGRAM,
+    };
+    let fd = rustix::net::socket_with(
+        family,
+        kind,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )?;
+    if addr.is_ipv6() {
+        rustix::net::sockopt::set_ipv6_v6only(&fd, true)?;
+    }
+    match protocol {
+        Protocol::Tcp => {
+            // As std does: a restarted container gets its port back at once.
+            rustix::net::sockopt::set_socket_reuseaddr(&fd, true)?;
+            rustix::net::bind(&fd, &addr)?;
+            rustix::net::listen(&fd, 128)?;
+            Ok(Socket::Tcp(TcpListener::from(fd)))
+        }
+        Protocol::Udp => {
+            rustix::net::bind(&fd, &addr)?;
+            Ok(Socket::Udp(UdpSocket::from(fd)))
         }
     }
-    Err(allocated(
-        last.unwrap_or(SocketAddr::new(ip, binding.host_port)),
-    ))
+}
+
+/// Binds one published port: on its host address, or on `0.0.0.0` and
+/// `[::]` (when the host has IPv6) with the same port, as Docker does.
+/// The first free port of a host range is taken; port 0 is the kernel's
+/// pick.
+fn bind_one(binding: &PortBinding) -> Result<Vec<(SocketAddr, Socket)>> {
+    let ip = binding.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let candidates: Vec<u16> = if binding.host_port == 0 {
+        // The kernel's pick may be taken on IPv6: a few more tries.
+        vec![0; 8]
+    } else {
+        (binding.host_port..=binding.host_port_end.max(binding.host_port)).collect()
+    };
+    let mut last = SocketAddr::new(ip, binding.host_port);
+    'ports: for port in candidates {
+        let addr = SocketAddr::new(ip, port);
+        let first = match bind_socket(addr, binding.protocol) {
+            Ok(socket) => socket,
+            Err(e) if e.kind() == ErrorKind::AddrInUse => {
+                last = addr;
+                continue;
+            }
+            Err(e) => return Err(Error::sys(format!("bind {addr}/{}", binding.protocol), e)),
+        };
+        let local = first
+            .local_addr()
+            .map_err(|e| Error::sys("local address", e))?;
+        let mut bound = vec![(local, first)];
+        if binding.host_ip.is_none() {
+            let v6 = SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), local.port());
+            match bind_socket(v6, binding.protocol) {
+                Ok(socket) => bound.push((v6, socket)),
+                Err(e) if e.kind() == ErrorKind::AddrInUse => {
+                    last = v6;
+                    continue 'ports;
+                }
+                // A host without IPv6.
+                Err(e) => tracing::debug!(%e, "published port without IPv6"),
+            }
+        }
+        return Ok(bound);
+    }
+    Err(allocated(last))
 }
 
 enum Socket {
@@ -225,13 +278,6 @@ enum Socket {
 }
 
 impl Socket {
-    fn set_nonblocking(&self) -> std::io::Result<()> {
-        match self {
-            Socket::Tcp(s) => s.set_nonblocking(true),
-            Socket::Udp(s) => s.set_nonblocking(true),
-        }
-    }
-
     fn local_addr(&self) -> std::io::Result<SocketAddr> {
         match self {
             Socket::Tcp(s) => s.local_addr(),
@@ -265,20 +311,21 @@ impl PortProxies {
     pub fn bind(bindings: &[PortBinding], container_ip: IpAddr) -> Result<PortProxies> {
         let mut proxies = PortProxies::empty();
         for binding in bindings {
-            let (host, socket) = bind_one(binding)?;
             let target = SocketAddr::new(container_ip, binding.container_port);
-            match socket {
-                Socket::Tcp(listener) => proxies.tcp.push(TcpFront { listener, target }),
-                Socket::Udp(socket) => proxies.udp.push(UdpFront {
-                    socket,
-                    target,
-                    sessions: HashMap::new(),
-                }),
+            for (host, socket) in bind_one(binding)? {
+                match socket {
+                    Socket::Tcp(listener) => proxies.tcp.push(TcpFront { listener, target }),
+                    Socket::Udp(socket) => proxies.udp.push(UdpFront {
+                        socket,
+                        target,
+                        sessions: HashMap::new(),
+                    }),
+                }
+                proxies.bound.push(BoundPort {
+                    binding: binding.clone(),
+                    host,
+                });
             }
-            proxies.bound.push(BoundPort {
-                binding: binding.clone(),
-                host,
-            });
         }
         Ok(proxies)
     }
@@ -294,7 +341,8 @@ impl PortProxies {
         }
     }
 
-    /// The ports as bound (with the host ports the kernel chose for 0).
+    /// The ports as bound (with the host ports the kernel chose for 0); a
+    /// binding on all addresses appears twice, as `0.0.0.0` and `[::]`.
     pub fn bound(&self) -> &[BoundPort] {
         &self.bound
     }

@@ -179,6 +179,8 @@ fn proxy_forwards_tcp_from_localhost_with_half_close() {
             PortProxies::bind(&parse_publish("0:9000").unwrap(), es.ip.into()).unwrap();
         let port = proxies.bound()[0].host.port();
         assert_ne!(port, 0);
+        let hosts: Vec<String> = proxies.bound().iter().map(|b| b.host.to_string()).collect();
+        assert_eq!(hosts, [format!("0.0.0.0:{port}"), format!("[::]:{port}")]);
         std::thread::spawn(move || proxies.run_forever().unwrap());
 
         let payload: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
@@ -204,6 +206,14 @@ fn proxy_forwards_tcp_from_localhost_with_half_close() {
             assert_eq!(back.len(), payload.len());
             assert!(back == payload, "payload corrupted through the proxy");
         }
+
+        // All addresses means IPv6 too: [::1] reaches the same container.
+        let mut v6 = TcpStream::connect(("::1", port)).unwrap();
+        v6.write_all(b"six").unwrap();
+        v6.shutdown(Shutdown::Write).unwrap();
+        let mut back = String::new();
+        v6.read_to_string(&mut back).unwrap();
+        assert_eq!(back, "six");
 
         // Nothing listens on the container port: the client is closed on
         // promptly, not left hanging.
