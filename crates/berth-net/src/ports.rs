@@ -134,6 +134,11 @@ pub fn parse_publish(spec: &str) -> Result<Vec<PortBinding>> {
     };
     let count = c_end - c_start;
     let host_span = h_end - h_start;
+    if h_start != 0 && count != 0 && host_span != count {
+        return Err(Error::Invalid(format!(
+            "invalid ranges specified for container and host ports: {spec:?}"
+        )));
+    }
     let bindings = (0..=count)
         .map(|i| {
             let container_port = c_start + i;
@@ -153,11 +158,6 @@ pub fn parse_publish(spec: &str) -> Result<Vec<PortBinding>> {
             }
         })
         .collect();
-    if h_start != 0 && count != 0 && host_span != count {
-        return Err(Error::Invalid(format!(
-            "invalid ranges specified for container and host ports: {spec:?}"
-        )));
-    }
     Ok(bindings)
 }
 
@@ -219,6 +219,7 @@ mod tests {
         );
         assert_eq!(parse_publish("80-82").unwrap().len(), 3);
         for bad in [
+            "65535-65535:1-2",
             "",
             "x",
             "0",
@@ -242,5 +243,29 @@ mod tests {
         assert!(parse_exposed("x/tcp").is_err());
         let all = publish_all(&[(80, Protocol::Tcp)]);
         assert_eq!(all[0].host_port, 0);
+    }
+}
+
+#[cfg(test)]
+mod robustness {
+    /// Inputs made of the characters the grammars care about never panic
+    /// (the fuzz target `net` goes further).
+    #[test]
+    fn random_specs_do_not_panic() {
+        let alphabet: Vec<char> = "0123456789:/-[]. tcpudp:ff::1,=".chars().collect();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            for _ in 0..(seed >> 60) + 1 {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                text.push(alphabet[(seed >> 33) as usize % alphabet.len()]);
+            }
+            let _ = super::parse_publish(&text);
+            let _ = super::parse_exposed(&text);
+            let _ = crate::hosts::parse_add_host(&text, None);
+            let _ = text.parse::<crate::Ipv4Net>();
+            let _ = crate::hosts::render_resolv_conf(&text, &Default::default(), false);
+        }
     }
 }
