@@ -696,9 +696,46 @@ fn connect_disconnect_cost() {
             v.sort();
             v[v.len() / 2]
         };
+        // What the shim calls: setup (namespace, endpoint, hosts,
+        // resolv.conf, one published port) and teardown.
+        let mode = berth_net::NetworkMode::Bridge(vec![berth_net::Attachment {
+            network: "bridge".into(),
+            ..Default::default()
+        }]);
+        let ports = parse_publish("0:80").unwrap();
+        let (mut setups, mut teardowns) = (vec![], vec![]);
+        for i in 0..20 {
+            let dir = env.dir.path().join(format!("full{i}"));
+            std::fs::create_dir(&dir).unwrap();
+            let id = container_id(&format!("full{i}"));
+            let t = Instant::now();
+            let net = berth_net::setup(
+                &mut env.meta,
+                &env.config,
+                &berth_net::ContainerNet {
+                    container_id: &id,
+                    name: "c",
+                    hostname: "c",
+                    dir: &dir,
+                    mode: &mode,
+                    add_hosts: &[],
+                    dns: &berth_net::DnsOptions::default(),
+                    host_resolv_conf: "nameserver 10.0.0.2\n",
+                    host_hosts: "",
+                    ports: &ports,
+                },
+            )
+            .unwrap();
+            setups.push(t.elapsed());
+            drop(net);
+            let t = Instant::now();
+            berth_net::teardown(&mut env.meta, &id, &dir).unwrap();
+            teardowns.push(t.elapsed());
+        }
         println!(
-            "BENCH first connect (bridge + nft) {first:?}; netns create {:?}; connect {:?}; exit (remove netns + release) {:?}; live release_all {:?} (medians)",
-            median(&mut netns), median(&mut connects), median(&mut exits), median(&mut live)
+            "BENCH first connect (bridge + nft) {first:?}; netns create {:?}; connect {:?}; exit (remove netns + release) {:?}; live release_all {:?}; setup {:?}; teardown {:?} (medians of 10-20)",
+            median(&mut netns), median(&mut connects), median(&mut exits), median(&mut live),
+            median(&mut setups), median(&mut teardowns)
         );
     });
 }
