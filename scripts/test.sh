@@ -13,8 +13,9 @@ fi
 
 # Real peers the tests drive: a Docker daemon (started privately by the
 # tests), skopeo and umoci to read what berth writes, GNU tar, and
-# busybox-static for tiny base images.
-apt_install busybox-static docker.io skopeo umoci tar libseccomp-dev
+# busybox-static for tiny base images; nftables, iproute2 and util-linux
+# (unshare, nsenter) for the networking tests.
+apt_install busybox-static docker.io skopeo umoci tar libseccomp-dev nftables iproute2 util-linux
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -22,6 +22,7 @@ mod gc;
 mod layout;
 mod locks;
 mod meta;
+mod networks;
 mod scratch;
 mod snapshots;
 
@@ -35,6 +36,7 @@ pub use error::Error;
 pub use gc::{DiskUsage, GcOptions, GcReport, DEFAULT_GRACE};
 pub use layout::Layout;
 pub use meta::{ImageLayer, ImageRecord, LayerRecord, Metadata, SnapshotRow, SCHEMA_VERSION};
+pub use networks::{EndpointRecord, NetworkRecord};
 pub use scratch::ScratchDir;
 pub use snapshots::{OverlaySpec, Snapshot, Snapshots, MAX_LAYER_BYTES, MOUNT_OPTIONS_MAX};
 

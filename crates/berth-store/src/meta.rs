@@ -70,6 +70,32 @@ const MIGRATIONS: &[&str] = &[
         created_at  INTEGER NOT NULL           -- unix nanoseconds
      );
      CREATE INDEX containers_image ON containers(image_id);",
+    // 3: networks and their endpoints (container attachments, IP allocations).
+    "CREATE TABLE networks (
+        id          TEXT PRIMARY KEY,          -- 64 hex
+        name        TEXT NOT NULL UNIQUE,
+        driver      TEXT NOT NULL,             -- bridge | host | null
+        subnet      TEXT,                      -- IPv4 CIDR, bridge driver only
+        gateway     TEXT,
+        bridge      TEXT,                      -- the bridge device
+        internal    INTEGER NOT NULL DEFAULT 0,
+        labels      TEXT NOT NULL DEFAULT '{}',-- JSON object
+        options     TEXT NOT NULL DEFAULT '{}',-- JSON object
+        created_at  INTEGER NOT NULL           -- unix nanoseconds
+     );
+     CREATE TABLE network_endpoints (
+        network_id  TEXT NOT NULL REFERENCES networks(id),
+        container_id TEXT NOT NULL,
+        name        TEXT NOT NULL,             -- the container's name on the network
+        aliases     TEXT NOT NULL DEFAULT '[]',-- JSON array
+        ip          TEXT NOT NULL,
+        mac         TEXT NOT NULL,
+        host_ifname TEXT NOT NULL,             -- the host end of the veth pair
+        hosts_path  TEXT,                      -- the container's /etc/hosts, kept current
+        PRIMARY KEY (network_id, container_id),
+        UNIQUE (network_id, ip)
+     );
+     CREATE INDEX network_endpoints_container ON network_endpoints(container_id);",
 ];
 
 /// An image as the store records it.

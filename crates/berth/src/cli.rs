@@ -126,6 +126,89 @@ pub enum Command {
     /// Manage berth: check the store, show disk usage
     #[command(subcommand)]
     System(SystemCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(NetworkCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a network
+    Create(NetworkCreateArgs),
+    /// List networks
+    #[command(alias = "list")]
+    Ls(NetworkLsArgs),
+    /// Display detailed information on one or more networks
+    Inspect(NetworkInspectArgs),
+    /// Remove one or more networks
+    #[command(alias = "remove")]
+    Rm(NetworkRmArgs),
+    /// Remove all unused networks
+    Prune(NetworkPruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkCreateArgs {
+    pub name: String,
+    /// Driver to manage the Network (only bridge)
+    #[arg(short, long, default_value = "bridge")]
+    pub driver: String,
+    /// Subnet in CIDR format that represents a network segment
+    #[arg(long)]
+    pub subnet: Vec<String>,
+    /// IPv4 Gateway for the master subnet
+    #[arg(long)]
+    pub gateway: Vec<String>,
+    /// Restrict external access to the network
+    #[arg(long)]
+    pub internal: bool,
+    /// Set metadata on a network
+    #[arg(long)]
+    pub label: Vec<String>,
+    /// Set driver specific options
+    #[arg(short, long = "opt")]
+    pub opt: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkLsArgs {
+    /// Only display network IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Provide filter values (e.g. 'driver=bridge', 'name=app', 'id=..', 'label=k[=v]', 'type=custom|builtin')
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Format output using a Go-style template ({{.ID}}, {{.Name}}, {{.Driver}}, {{.Scope}}) or json
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Do not truncate the output
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkInspectArgs {
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    /// Format output using a Go-style template
+    #[arg(short, long)]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkRmArgs {
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    /// Do not error if the network does not exist
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkPruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -147,6 +147,7 @@ fn run_engine_command(
         Command::Container(ContainerCommand::Prune(a)) => containers::prune(engine, a),
         Command::System(SystemCommand::Check) => commands::system::check(engine),
         Command::System(SystemCommand::Df) => commands::system::df(engine),
+        Command::Network(cmd) => commands::network::run(engine, cmd),
         Command::Version(_)
         | Command::Info
         | Command::System(SystemCommand::Info)

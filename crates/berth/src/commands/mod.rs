@@ -5,6 +5,7 @@ pub mod containers;
 pub mod dockerfile;
 pub mod images;
 pub mod info;
+pub mod network;
 pub mod run;
 pub mod system;
 pub mod version;
