@@ -37,13 +37,17 @@
 
 pub mod caps;
 pub mod error;
+pub mod mounts;
 pub mod oci;
+pub mod resources;
 pub mod rootfs;
 pub mod seccomp;
 pub mod spec;
 pub mod user;
 
 pub use error::{ErrorKind, SpecError};
+pub use mounts::{MountRequest, ResolvedMount};
 pub use oci::Spec;
+pub use resources::Resources;
 pub use spec::{build_spec, resolve_env_flag, HostInfo, NetworkNamespace, RunOptions, TmpfsMount};
 pub use user::{resolve_user, ExecUser};
