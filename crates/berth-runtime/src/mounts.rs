@@ -231,10 +231,12 @@ fn csv_fields(line: &str) -> Result<Vec<String>, SpecError> {
             }
             match chars.peek() {
                 None | Some(',') => {}
-                Some(_) => return Err(SpecError::Mount(format!(
+                Some(_) => {
+                    return Err(SpecError::Mount(format!(
                     "parse error on line 1, column {}: extraneous or missing \" in quoted-field",
                     column + 1
-                ))),
+                )))
+                }
             }
         } else {
             while let Some(c) = chars.peek().copied() {
