@@ -23,6 +23,7 @@ mod locks;
 mod meta;
 mod scratch;
 mod snapshots;
+mod volumes;
 
 use std::path::{Path, PathBuf};
 
@@ -35,6 +36,7 @@ pub use layout::Layout;
 pub use meta::{ImageLayer, ImageRecord, LayerRecord, Metadata, SnapshotRow, SCHEMA_VERSION};
 pub use scratch::ScratchDir;
 pub use snapshots::{OverlaySpec, Snapshot, Snapshots, MAX_LAYER_BYTES, MOUNT_OPTIONS_MAX};
+pub use volumes::VolumeRecord;
 
 /// Results of store operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

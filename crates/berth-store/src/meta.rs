@@ -62,6 +62,15 @@ const MIGRATIONS: &[&str] = &[
         key         TEXT NOT NULL,
         PRIMARY KEY (lease_id, kind, key)
      );",
+    // volumes: named and anonymous volumes (`volumes/<name>/_data`).
+    "CREATE TABLE volumes (
+        name        TEXT PRIMARY KEY,
+        driver      TEXT NOT NULL,             -- local
+        created_at  INTEGER NOT NULL,          -- unix seconds
+        labels      TEXT NOT NULL DEFAULT '{}', -- JSON object
+        options     TEXT NOT NULL DEFAULT '{}', -- JSON object (driver options)
+        anonymous   INTEGER NOT NULL DEFAULT 0
+     );",
 ];
 
 /// An image as the store records it.
