@@ -17,6 +17,7 @@ mod error;
 mod images;
 pub mod run;
 pub mod time;
+pub mod volumes;
 
 use std::path::Path;
 
@@ -28,6 +29,7 @@ pub use archive::{
 };
 pub use error::{Error, Result};
 pub use images::{oci_manifest, HistoryRow, ImageSummary, ImportOptions, NewImage, Removed};
+pub use volumes::{PreparedMounts, VolumeFilter, VolumeInfo};
 
 /// An opened engine over one store root.
 #[derive(Debug)]
