@@ -90,10 +90,26 @@ fn run_engine_command(
         Command::Run(a) => commands::run::run(engine, a),
         Command::System(SystemCommand::Check) => commands::system::check(engine),
         Command::System(SystemCommand::Df) => commands::system::df(engine),
+        Command::Volume(cmd) => run_volume_command(engine, cmd),
         Command::Version(_)
         | Command::Info
         | Command::System(SystemCommand::Info)
         | Command::Dockerfile(_) => Ok(()),
+    }
+}
+
+fn run_volume_command(
+    engine: &mut berth_engine::Engine,
+    command: &cli::VolumeCommand,
+) -> Result<(), CliError> {
+    use cli::VolumeCommand;
+    use commands::volume;
+    match command {
+        VolumeCommand::Create(a) => volume::create(engine, a),
+        VolumeCommand::Ls(a) => volume::ls(engine, a),
+        VolumeCommand::Inspect(a) => volume::inspect(engine, a),
+        VolumeCommand::Rm(a) => volume::rm(engine, a),
+        VolumeCommand::Prune(a) => volume::prune(engine, a),
     }
 }
 

@@ -7,3 +7,4 @@ pub mod info;
 pub mod run;
 pub mod system;
 pub mod version;
+pub mod volume;
