@@ -21,7 +21,7 @@ fn create_ls_inspect_rm() {
 
     let ls = f.ok(&["volume", "ls"]);
     let mut expected = vec!["DRIVER    VOLUME NAME".to_string()];
-    let mut names = vec!["data", "db-1", random];
+    let mut names = ["data", "db-1", random];
     names.sort();
     expected.extend(names.iter().map(|n| format!("local     {n}")));
     assert_eq!(ls, format!("{}\n", expected.join("\n")));
