@@ -1,5 +1,5 @@
 //! The one facade that the CLI and the API call: images (import, list, tag,
-//! remove, inspect, history, save, load), and later containers, volumes and networks.
+//! remove, inspect, history, save, load), volumes, and later containers and networks.
 //! It owns policy (Docker's rules for names, tags and removal); the store
 //! below it owns mechanisms.
 //!

@@ -7,6 +7,9 @@
 //! the container's assembled root filesystem (an overlay the caller mounts);
 //! `passwd`/`group` are the texts of the image's `/etc/passwd` and
 //! `/etc/group`, read by the caller from the rootfs (empty when missing).
+//! Storage mounts (`-v`, `--mount`) are parsed into [`MountRequest`]s and
+//! prepared into [`ResolvedMount`]s whose targets are resolved inside the
+//! rootfs ([`mounts`]); cgroup limits are [`Resources`] ([`resources`]).
 //!
 //! ```
 //! use std::path::Path;

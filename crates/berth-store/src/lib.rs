@@ -4,7 +4,7 @@
 //! (`blobs/sha256/<hex>`, read-only, never rewritten); an *ingest* is a blob
 //! being written (`ingest/<id>/`, swept at start-up when its writer died);
 //! the *metadata DB* (`berth.db`, SQLite in WAL mode) records images, tags,
-//! layers, snapshots and leases. Layout and rules: `shared/DESIGN.md` §3.
+//! layers, snapshots, leases and volumes (`volumes/<name>/_data`). Layout and rules: `shared/DESIGN.md` §3.
 //! [`Store::check`] re-verifies all of it (`berth system check`);
 //! [`Store::gc`] removes what no image or lease reaches.
 //!
