@@ -284,6 +284,46 @@ pub fn parse_int_flag(value: &str) -> Result<i64, SpecError> {
     })
 }
 
+/// The values of the resource flags as typed (`None` when not given).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ResourceFlags<'a> {
+    pub memory: Option<&'a str>,
+    pub memory_swap: Option<&'a str>,
+    pub cpus: Option<&'a str>,
+    pub cpu_shares: Option<&'a str>,
+    pub pids_limit: Option<&'a str>,
+}
+
+impl ResourceFlags<'_> {
+    /// Parses every flag; an error reads as the docker CLI's flag errors:
+    /// `invalid argument "1x" for "-m, --memory" flag: invalid size: '1x'`.
+    /// The result still needs [`Resources::validate`].
+    pub fn parse(&self) -> Result<Resources, SpecError> {
+        fn flag<T>(
+            value: Option<&str>,
+            name: &str,
+            parse: fn(&str) -> Result<T, SpecError>,
+        ) -> Result<Option<T>, SpecError> {
+            value
+                .map(|v| {
+                    parse(v).map_err(|e| {
+                        SpecError::Resource(format!(
+                            "invalid argument \"{v}\" for \"{name}\" flag: {e}"
+                        ))
+                    })
+                })
+                .transpose()
+        }
+        Ok(Resources {
+            memory: flag(self.memory, "-m, --memory", parse_ram_bytes)?,
+            memory_swap: flag(self.memory_swap, "--memory-swap", parse_memory_swap)?,
+            nano_cpus: flag(self.cpus, "--cpus", parse_cpus)?,
+            cpu_shares: flag(self.cpu_shares, "-c, --cpu-shares", parse_int_flag)?,
+            pids_limit: flag(self.pids_limit, "--pids-limit", parse_int_flag)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,6 +425,41 @@ mod tests {
         let v = mem(Some(64 << 20), None).validate(no_swap).unwrap();
         assert_eq!(v.resources.memory_swap, None);
         assert_eq!(v.warnings.len(), 1);
+    }
+
+    #[test]
+    fn flags() {
+        let r = ResourceFlags {
+            memory: Some("64m"),
+            cpus: Some("0.5"),
+            pids_limit: Some("-1"),
+            ..ResourceFlags::default()
+        }
+        .parse()
+        .unwrap();
+        assert_eq!(r.memory, Some(64 << 20));
+        assert_eq!(r.nano_cpus, Some(500_000_000));
+        assert_eq!(r.pids_limit, Some(-1));
+        let e = ResourceFlags {
+            memory: Some("1x"),
+            ..ResourceFlags::default()
+        }
+        .parse()
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid argument \"1x\" for \"-m, --memory\" flag: invalid size: '1x'"
+        );
+        let e = ResourceFlags {
+            cpus: Some("many"),
+            ..ResourceFlags::default()
+        }
+        .parse()
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid argument \"many\" for \"--cpus\" flag: failed to parse many as a rational number"
+        );
     }
 
     #[test]
