@@ -1,6 +1,6 @@
 //! The one facade that the CLI and the API call: images (import, list, tag,
 //! remove, inspect, history, save, load), containers (create, start through
-//! a shim, attach, stop, remove, exec, inspect), and later volumes and networks.
+//! a shim, attach, stop, remove, exec, inspect), volumes, and later networks.
 //! It owns policy (Docker's rules for names, tags and removal); the store
 //! below it owns mechanisms.
 //!
@@ -20,6 +20,7 @@ pub mod containers;
 mod error;
 mod images;
 pub mod time;
+pub mod volumes;
 
 use std::path::Path;
 
@@ -31,6 +32,7 @@ pub use archive::{
 };
 pub use error::{Error, Result};
 pub use images::{oci_manifest, HistoryRow, ImageSummary, ImportOptions, NewImage, Removed};
+pub use volumes::{PreparedMounts, VolumeFilter, VolumeInfo};
 
 /// An opened engine over one store root.
 #[derive(Debug)]

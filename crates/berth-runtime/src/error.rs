@@ -34,6 +34,24 @@ pub enum SpecError {
     /// Assembling the root filesystem failed.
     #[error("{0}")]
     Rootfs(String),
+    /// A `-v`/`--mount` value Docker refuses (Docker's own wording).
+    #[error("{0}")]
+    Mount(String),
+    /// A `--memory`/`--cpus`/... value Docker refuses (Docker's own wording).
+    #[error("{0}")]
+    Resource(String),
+    /// The image's root filesystem cannot be run safely (`/proc` a symlink).
+    #[error("{0}")]
+    UnsafeRootfs(String),
+    /// Preparing a mount point or source failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Fs(#[from] berth_fs::Error),
     /// The built-in seccomp profile does not parse: a bug in berth.
     #[error("built-in seccomp profile: {0}")]
     SeccompProfile(#[source] serde_json::Error),
@@ -43,6 +61,14 @@ impl SpecError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             SpecError::SeccompProfile(_) | SpecError::Rootfs(_) => ErrorKind::Internal,
+            SpecError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                ErrorKind::NotFound
+            }
+            SpecError::Io { .. } => ErrorKind::Internal,
+            SpecError::Fs(e) => e.kind(),
+            SpecError::Mount(_) | SpecError::Resource(_) | SpecError::UnsafeRootfs(_) => {
+                ErrorKind::InvalidArgument
+            }
             SpecError::UserNotFound(_)
             | SpecError::GroupNotFound(_)
             | SpecError::AdditionalGroupNotFound(_) => ErrorKind::NotFound,

@@ -7,6 +7,9 @@
 //! the container's assembled root filesystem (an overlay the caller mounts);
 //! `passwd`/`group` are the texts of the image's `/etc/passwd` and
 //! `/etc/group`, read by the caller from the rootfs (empty when missing).
+//! Storage mounts (`-v`, `--mount`) are parsed into [`MountRequest`]s and
+//! prepared into [`ResolvedMount`]s whose targets are resolved inside the
+//! rootfs ([`mounts`]); cgroup limits are [`Resources`] ([`resources`]).
 //!
 //! ```
 //! use std::path::Path;
@@ -37,14 +40,18 @@
 
 pub mod caps;
 pub mod error;
+pub mod mounts;
 pub mod oci;
+pub mod resources;
 pub mod rootfs;
 pub mod seccomp;
 pub mod spec;
 pub mod user;
 
 pub use error::{ErrorKind, SpecError};
+pub use mounts::{MountRequest, ResolvedMount};
 pub use oci::Spec;
+pub use resources::Resources;
 pub use spec::{
     build_spec, resolve_env_flag, HostInfo, NetworkNamespace, RunOptions, TmpfsMount, DEFAULT_PATH,
 };

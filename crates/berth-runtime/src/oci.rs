@@ -115,6 +115,9 @@ pub struct Linux {
     pub masked_paths: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub readonly_paths: Vec<String>,
+    /// `rshared`/`rslave` when a bind mount asks for that propagation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rootfs_propagation: Option<String>,
 }
 
 /// A namespace to create (no `path`) or to join (`path`).
@@ -126,11 +129,44 @@ pub struct Namespace {
     pub path: Option<PathBuf>,
 }
 
-/// cgroup resources; berth sets only the device rules here.
+/// cgroup resources: device rules, and the limits of `--memory`, `--cpus`,
+/// `--pids-limit` and their kin (see [`crate::resources`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resources {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<DeviceRule>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryResources>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<CpuResources>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids: Option<PidsResources>,
+}
+
+/// `linux.resources.memory`: bytes; `swap` is memory plus swap, -1 unlimited.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryResources {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swap: Option<i64>,
+}
+
+/// `linux.resources.cpu`: relative shares, CFS quota and period (µs).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuResources {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shares: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<u64>,
+}
+
+/// `linux.resources.pids`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PidsResources {
+    pub limit: i64,
 }
 
 /// A device cgroup rule; no `type`/`major`/`minor` means "all".

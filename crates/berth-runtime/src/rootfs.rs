@@ -77,3 +77,56 @@ pub fn unmount_root(target: &Path) -> Result<(), SpecError> {
     unmount(target, UnmountFlags::DETACH)
         .map_err(|e| SpecError::Rootfs(format!("unmounting {}: {e}", target.display())))
 }
+
+/// Refuses a root filesystem whose `/proc`, `/dev` or `/sys` is a symlink
+/// (or not a directory): the runtime mounts procfs, a tmpfs and sysfs there,
+/// and a symlink would carry those mounts wherever it points. Missing
+/// directories are fine (the runtime creates them).
+pub fn check_special_dirs(rootfs: &Path) -> Result<(), SpecError> {
+    for name in ["proc", "dev", "sys"] {
+        let path = rootfs.join(name);
+        let metadata = match std::fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(SpecError::Io { path, source: e }),
+        };
+        if metadata.file_type().is_symlink() {
+            let to = std::fs::read_link(&path)
+                .map(|t| format!(" (to {})", t.display()))
+                .unwrap_or_default();
+            return Err(SpecError::UnsafeRootfs(format!(
+                "the image's /{name} is a symbolic link{to}: refusing to mount {name} over it"
+            )));
+        }
+        if !metadata.is_dir() {
+            return Err(SpecError::UnsafeRootfs(format!(
+                "the image's /{name} is not a directory: refusing to mount {name} over it"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn special_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        check_special_dirs(root).unwrap();
+        std::fs::create_dir(root.join("proc")).unwrap();
+        std::fs::create_dir(root.join("sys")).unwrap();
+        check_special_dirs(root).unwrap();
+        std::os::unix::fs::symlink("/", root.join("dev")).unwrap();
+        let e = check_special_dirs(root).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "the image's /dev is a symbolic link (to /): refusing to mount dev over it"
+        );
+        std::fs::remove_file(root.join("dev")).unwrap();
+        std::fs::write(root.join("dev"), "").unwrap();
+        assert!(check_special_dirs(root).is_err());
+    }
+}

@@ -22,10 +22,12 @@ use berth_oci::{ContainerConfig, ImageConfig};
 
 use crate::caps;
 use crate::error::SpecError;
+use crate::mounts::ResolvedMount;
 use crate::oci::{
-    Capabilities, DeviceRule, Linux, Mount, Namespace, Process, Resources, Rlimit, Root, Spec,
-    User, OCI_VERSION,
+    self, Capabilities, DeviceRule, Linux, Mount, Namespace, Process, Rlimit, Root, Spec, User,
+    OCI_VERSION,
 };
+use crate::resources::Resources;
 use crate::seccomp::{self, Target};
 use crate::user;
 
@@ -177,6 +179,11 @@ pub struct RunOptions {
     /// `None` reads the running host ([`HostInfo::detect`]).
     #[serde(skip)]
     pub host: Option<HostInfo>,
+    /// `-v`/`--mount` binds and volumes, targets already resolved inside
+    /// the rootfs ([`crate::mounts::resolve_target`]).
+    pub mounts: Vec<ResolvedMount>,
+    /// cgroup limits, already validated ([`Resources::validate`]).
+    pub resources: Resources,
 }
 
 /// `-e KEY` → `KEY=value` from the caller's environment, or `KEY` (which
@@ -284,11 +291,14 @@ pub fn build_spec(
         sysctl.insert("net.ipv4.ping_group_range".into(), "0 2147483647".into());
     }
 
+    let mut resources = oci::Resources {
+        devices: device_rules(opts.privileged),
+        ..oci::Resources::default()
+    };
+    opts.resources.apply_to(&mut resources);
     let linux = Linux {
         sysctl,
-        resources: Some(Resources {
-            devices: device_rules(opts.privileged),
-        }),
+        resources: Some(resources),
         cgroups_path: Some(
             opts.cgroups_path
                 .clone()
@@ -306,6 +316,7 @@ pub fn build_spec(
         } else {
             READONLY_PATHS.iter().map(|p| p.to_string()).collect()
         },
+        rootfs_propagation: rootfs_propagation(&opts.mounts),
     };
 
     Ok(Spec {
@@ -568,6 +579,14 @@ fn mounts(opts: &RunOptions) -> Result<Vec<Mount>, SpecError> {
             options: merged,
         });
     }
+    for m in &opts.mounts {
+        user.push(Mount {
+            destination: m.target.clone(),
+            kind: "bind".to_string(),
+            source: utf8(&m.source)?,
+            options: m.options(),
+        });
+    }
     user.sort_by_key(|m| m.destination.split('/').filter(|p| !p.is_empty()).count());
 
     // A user mount replaces the default at its destination; a user /dev
@@ -584,6 +603,21 @@ fn mounts(opts: &RunOptions) -> Result<Vec<Mount>, SpecError> {
         all.push(mount(INIT_PATH, "bind", &utf8(init)?, &["bind", "ro"]));
     }
     Ok(all)
+}
+
+/// moby: a shared bind needs a shared rootfs, a slave bind a slave one.
+fn rootfs_propagation(mounts: &[ResolvedMount]) -> Option<String> {
+    let modes: Vec<&str> = mounts
+        .iter()
+        .filter_map(|m| m.propagation.as_deref())
+        .collect();
+    if modes.iter().any(|p| matches!(*p, "shared" | "rshared")) {
+        Some("shared".to_string())
+    } else if modes.iter().any(|p| matches!(*p, "slave" | "rslave")) {
+        Some("rslave".to_string())
+    } else {
+        None
+    }
 }
 
 /// The collision group of a mount flag: options in one group override each

@@ -54,6 +54,10 @@ pub enum FaultKind {
     AbandonedIngest,
     /// A directory under `snapshots/` that no snapshot row owns.
     StraySnapshotDir,
+    /// A directory under `volumes/` that no volume row owns.
+    StrayVolumeDir,
+    /// A recorded volume without its `volumes/<name>/_data` directory.
+    MissingVolumeDir,
 }
 
 impl FaultKind {
@@ -74,6 +78,8 @@ impl FaultKind {
             FaultKind::AbandonedSnapshot => "abandoned-snapshot",
             FaultKind::AbandonedIngest => "abandoned-ingest",
             FaultKind::StraySnapshotDir => "stray-snapshot-dir",
+            FaultKind::StrayVolumeDir => "stray-volume-dir",
+            FaultKind::MissingVolumeDir => "missing-volume-dir",
         }
     }
 }
@@ -140,6 +146,7 @@ impl Store {
         self.check_tags(&mut report)?;
         self.check_snapshots(&mut report)?;
         self.check_ingests(&mut report)?;
+        self.check_volumes(&mut report)?;
         Ok(report)
     }
 
@@ -418,6 +425,34 @@ impl Store {
                     FaultKind::AbandonedIngest,
                     format!("ingest {}", dir.display()),
                     "partial ingest left behind (its writer is gone)",
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Volume rows and `volumes/` directories must match one to one.
+    fn check_volumes(&self, report: &mut CheckReport) -> Result<()> {
+        let records = self.meta().volumes()?;
+        let names: HashSet<&str> = records.iter().map(|v| v.name.as_str()).collect();
+        for volume in &records {
+            let data = self.volume_data(&volume.name)?;
+            if !data.is_dir() {
+                report.fault(
+                    FaultKind::MissingVolumeDir,
+                    format!("volume {}", volume.name),
+                    format!("{} is missing", data.display()),
+                );
+            }
+        }
+        for name in self.volume_dirs()? {
+            if !names.contains(name.as_str()) {
+                report.fault(
+                    FaultKind::StrayVolumeDir,
+                    format!("path {}", self.volumes_dir().join(&name).display()),
+                    "no volume record owns it",
                 );
             }
         }

@@ -4,7 +4,7 @@
 //! (`blobs/sha256/<hex>`, read-only, never rewritten); an *ingest* is a blob
 //! being written (`ingest/<id>/`, swept at start-up when its writer died);
 //! the *metadata DB* (`berth.db`, SQLite in WAL mode) records images, tags,
-//! layers, snapshots and leases. Layout and rules: `shared/DESIGN.md` §3.
+//! layers, snapshots, leases and volumes (`volumes/<name>/_data`). Layout and rules: `shared/DESIGN.md` §3.
 //! [`Store::check`] re-verifies all of it (`berth system check`);
 //! [`Store::gc`] removes what no image or lease reaches.
 //!
@@ -25,6 +25,7 @@ mod meta;
 mod networks;
 mod scratch;
 mod snapshots;
+mod volumes;
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +40,7 @@ pub use meta::{ImageLayer, ImageRecord, LayerRecord, Metadata, SnapshotRow, SCHE
 pub use networks::{EndpointRecord, NetworkRecord};
 pub use scratch::ScratchDir;
 pub use snapshots::{OverlaySpec, Snapshot, Snapshots, MAX_LAYER_BYTES, MOUNT_OPTIONS_MAX};
+pub use volumes::VolumeRecord;
 
 /// A container ID: 64 lowercase hex digits.
 pub fn is_container_id(id: &str) -> bool {

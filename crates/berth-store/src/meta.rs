@@ -96,6 +96,15 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (network_id, ip)
      );
      CREATE INDEX network_endpoints_container ON network_endpoints(container_id);",
+    // 4: named and anonymous volumes (`volumes/<name>/_data`).
+    "CREATE TABLE volumes (
+        name        TEXT PRIMARY KEY,
+        driver      TEXT NOT NULL,             -- local
+        created_at  INTEGER NOT NULL,          -- unix seconds
+        labels      TEXT NOT NULL DEFAULT '{}', -- JSON object
+        options     TEXT NOT NULL DEFAULT '{}', -- JSON object (driver options)
+        anonymous   INTEGER NOT NULL DEFAULT 0
+     );",
 ];
 
 /// An image as the store records it.

@@ -148,11 +148,27 @@ fn run_engine_command(
         Command::System(SystemCommand::Check) => commands::system::check(engine),
         Command::System(SystemCommand::Df) => commands::system::df(engine),
         Command::Network(cmd) => commands::network::run(engine, cmd),
+        Command::Volume(cmd) => run_volume_command(engine, cmd),
         Command::Version(_)
         | Command::Info
         | Command::System(SystemCommand::Info)
         | Command::Dockerfile(_)
         | Command::Shim { .. } => Ok(()),
+    }
+}
+
+fn run_volume_command(
+    engine: &mut berth_engine::Engine,
+    command: &cli::VolumeCommand,
+) -> Result<(), CliError> {
+    use cli::VolumeCommand;
+    use commands::volume;
+    match command {
+        VolumeCommand::Create(a) => volume::create(engine, a),
+        VolumeCommand::Ls(a) => volume::ls(engine, a),
+        VolumeCommand::Inspect(a) => volume::inspect(engine, a),
+        VolumeCommand::Rm(a) => volume::rm(engine, a),
+        VolumeCommand::Prune(a) => volume::prune(engine, a),
     }
 }
 

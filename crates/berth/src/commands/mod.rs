@@ -9,3 +9,4 @@ pub mod network;
 pub mod run;
 pub mod system;
 pub mod version;
+pub mod volume;

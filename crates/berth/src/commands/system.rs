@@ -82,7 +82,7 @@ pub fn df(engine: &Engine) -> Result<(), CliError> {
 }
 
 /// Asks `question [y/N]` on the terminal; anything but `y` declines.
-fn confirm(question: &str) -> bool {
+pub(crate) fn confirm(question: &str) -> bool {
     eprint!("{question} [y/N] ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
