@@ -43,10 +43,23 @@ pub struct Engine {
 impl Engine {
     /// Opens the store at `root` (creating it if needed).
     pub fn open(root: &Path) -> Result<Engine> {
-        let store = Store::open(root)?;
-        let swept = store.sweep_containers(containers::cleanup::cleanup_abandoned)?;
-        if swept > 0 {
-            tracing::debug!(swept, "cleaned up containers a killed berth left");
+        let mut store = Store::open(root)?;
+        let mut swept = Vec::new();
+        store.sweep_containers(|dir| {
+            containers::cleanup::cleanup_abandoned(dir);
+            if let Some(name) = dir.file_name() {
+                swept.push(name.to_string_lossy().into_owned());
+            }
+        })?;
+        for id in &swept {
+            // Their namespaces are gone with them; forget their endpoints.
+            let _ = berth_net::release_all_after_netns_removed(store.meta_mut(), id);
+        }
+        if !swept.is_empty() {
+            tracing::debug!(
+                swept = swept.len(),
+                "cleaned up containers a killed berth left"
+            );
         }
         Ok(Engine { store })
     }

@@ -363,9 +363,8 @@ fn pause_rename_top_and_wait() {
     assert_eq!(inspect(&f, "qq", "{{.Name}}"), "/qq");
     assert_eq!(code(&f.berth(&["inspect", "pp"])), 1);
     // wait blocks until the exit and prints the code.
-    let waiter = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
-        .arg("--root")
-        .arg(f.root())
+    let waiter = f
+        .command()
         .args(["wait", "qq"])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -407,4 +406,202 @@ fn an_image_in_use_is_not_removed() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     f.ok(&["rm", "holder"]);
     assert!(f.berth(&["system", "check"]).status.success());
+}
+
+/// `curl` from the fixture's network namespace (where the host side of
+/// published ports is).
+fn http_get(f: &Fixture, url: &str) -> Option<String> {
+    let out = f
+        .in_netns("curl")
+        .args(["-sf", "-m", "3", url])
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn published_ports_reach_a_server_inside() {
+    let f = setup();
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "18080:80",
+        "-p",
+        "127.0.0.1:18081:80",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hello-from-web > /www; httpd -f -p 80 -h /",
+    ]);
+    let mut body = None;
+    wait_for("the server answers", || {
+        body = http_get(&f, "http://127.0.0.1:18080/www");
+        body.is_some()
+    });
+    assert_eq!(body.unwrap(), "hello-from-web\n");
+    assert_eq!(
+        http_get(&f, "http://127.0.0.1:18081/www").unwrap(),
+        "hello-from-web\n"
+    );
+    let ps = f.ok(&["ps"]);
+    assert!(ps.contains("0.0.0.0:18080->80/tcp"), "{ps}");
+    assert_eq!(
+        f.ok(&["port", "web", "80"]).lines().next().unwrap(),
+        "0.0.0.0:18080"
+    );
+    let ip = inspect(&f, "web", "{{.NetworkSettings.IPAddress}}");
+    assert!(ip.starts_with("172.29."), "{ip}");
+    // The port is taken while it runs; it is free again after rm.
+    let out = f.berth(&["run", "--rm", "-p", "18080:80", "busybox", "true"]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("already allocated"),
+        "{}",
+        stderr(&out)
+    );
+    f.ok(&["rm", "-f", "web"]);
+    assert!(http_get(&f, "http://127.0.0.1:18080/www").is_none());
+    // -P publishes the image's EXPOSEd ports on free host ports.
+    f.ok(&["run", "-d", "--name", "auto", "-P", "busybox", "true"]);
+}
+
+#[test]
+fn containers_on_a_user_network_find_each_other_by_name() {
+    let f = setup();
+    f.ok(&["network", "create", "appnet"]);
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "appnet",
+        "busybox",
+        "sh",
+        "-c",
+        "echo db-says-hi > /index.html; httpd -f -p 80 -h /",
+    ]);
+    // Names resolve through the hosts file berth keeps current (static
+    // busybox cannot use NSS, so the test reads the file itself).
+    let out = f.berth(&[
+        "run", "--rm", "--network", "appnet", "busybox", "sh", "-c",
+        "ip=$(awk '$2 == \"db\" {print $1}' /etc/hosts); for i in 1 2 3 4 5 6 7 8 9 10; do nc $ip 80 </dev/null >/dev/null 2>&1 && printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc $ip 80 | tail -n 1 && exit 0; sleep 0.3; done; exit 1",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "db-says-hi\n");
+    // The default bridge does not resolve names (Docker's behaviour).
+    let out = f.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "grep -w db /etc/hosts",
+    ]);
+    assert_eq!(code(&out), 1);
+    // --add-host and --dns reach the container's files; none has only loopback.
+    let hosts = f.ok(&[
+        "run",
+        "--rm",
+        "--add-host",
+        "api.local:10.1.2.3",
+        "--dns",
+        "9.9.9.9",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /etc/hosts /etc/resolv.conf",
+    ]);
+    assert!(hosts.contains("10.1.2.3\tapi.local"), "{hosts}");
+    assert!(hosts.contains("nameserver 9.9.9.9"), "{hosts}");
+    let links = f.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "ls",
+        "/sys/class/net",
+    ]);
+    assert_eq!(links.split_whitespace().collect::<Vec<_>>(), ["lo"]);
+    let out = f.berth(&["network", "rm", "appnet"]);
+    assert_ne!(code(&out), 0, "a network in use is not removed");
+    f.ok(&["rm", "-f", "db"]);
+    f.ok(&["network", "rm", "appnet"]);
+}
+
+#[test]
+fn volumes_and_binds_persist_data() {
+    let f = setup();
+    let host_dir = f.dir.path().join("shared");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(host_dir.join("in.txt"), "from host\n").unwrap();
+    let bind = format!("{}:/host", host_dir.display());
+    let out = f.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &bind,
+        "-v",
+        "data:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /host/in.txt; echo saved > /data/x; echo out > /host/out.txt",
+    ]);
+    assert_eq!(out, "from host\n");
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("out.txt")).unwrap(),
+        "out\n"
+    );
+    // The named volume outlives the container.
+    assert_eq!(
+        f.ok(&[
+            "run",
+            "--rm",
+            "-v",
+            "data:/data",
+            "busybox",
+            "cat",
+            "/data/x"
+        ]),
+        "saved\n"
+    );
+    // :ro is enforced.
+    let ro = format!("{}:/host:ro", host_dir.display());
+    let out = f.berth(&["run", "--rm", "-v", &ro, "busybox", "touch", "/host/new"]);
+    assert_ne!(code(&out), 0);
+    assert!(!host_dir.join("new").exists());
+    // A volume in use is not removed; after the container goes, it is.
+    f.ok(&[
+        "create",
+        "--name",
+        "user",
+        "-v",
+        "data:/data",
+        "busybox",
+        "true",
+    ]);
+    assert_ne!(code(&f.berth(&["volume", "rm", "data"])), 0);
+    f.ok(&["rm", "user"]);
+    f.ok(&["volume", "rm", "data"]);
+    // Limits reach the cgroup: an allocation past --memory is OOM-killed.
+    let out = f.berth(&[
+        "run",
+        "--rm",
+        "--memory",
+        "16m",
+        "--memory-swap",
+        "16m",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 64m /dev/zero | tail > /dev/null",
+    ]);
+    assert_eq!(code(&out), 137, "{}", stderr(&out));
 }

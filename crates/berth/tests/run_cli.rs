@@ -165,9 +165,8 @@ fn status_of(f: &Fixture, name: &str) -> String {
 #[test]
 fn a_killed_cli_leaves_the_container_running_and_rm_f_cleans_it() {
     let f = setup();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
-        .arg("--root")
-        .arg(f.root())
+    let mut child = f
+        .command()
         .args(["run", "--name", "fg", "busybox", "sleep", "3599"])
         .spawn()
         .unwrap();
@@ -225,9 +224,8 @@ fn a_killed_shim_reads_dead_and_rm_f_cleans_it() {
 #[test]
 fn signals_to_berth_reach_the_container() {
     let f = setup();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
-        .arg("--root")
-        .arg(f.root())
+    let mut child = f
+        .command()
         .args([
             "run",
             "--rm",

@@ -27,6 +27,7 @@ pub fn cleanup_abandoned(dir: &Path) {
         }
     }
     prepare::unmount_rootfs(dir);
+    let _ = berth_net::remove_netns(&berth_net::netns_path(dir));
     // The killed processes leave their cgroups empty shortly after.
     for _ in 0..100 {
         let mut left = 0;

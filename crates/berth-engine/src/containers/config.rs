@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use berth_oci::Healthcheck;
+use berth_runtime::mounts::MountRequest;
 use berth_runtime::RunOptions;
 use serde::{Deserialize, Serialize};
 
@@ -104,6 +105,19 @@ pub struct ContainerConfig {
     pub network: String,
     /// `--runtime`: an OCI runtime CLI on PATH; empty is the embedded one.
     pub runtime: String,
+    /// `-v` and `--mount`, prepared at every start. Anonymous volumes made
+    /// at the first start are added here by name, so restarts reuse them.
+    pub mounts: Vec<MountRequest>,
+    /// The anonymous volumes of this container (removed with `--rm`/`rm -v`).
+    pub anonymous_volumes: Vec<String>,
+    /// `--add-host HOST:IP`.
+    pub add_hosts: Vec<String>,
+    /// `--dns`, `--dns-search`, `--dns-option`.
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    /// `--network-alias`.
+    pub network_aliases: Vec<String>,
 }
 
 impl ContainerConfig {

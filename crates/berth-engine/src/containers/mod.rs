@@ -430,9 +430,15 @@ impl Engine {
         }
     }
 
-    /// `berth rm [-f]`: a running container needs `force` (then it is
-    /// killed); a dead one (its shim killed) is cleaned up.
-    pub fn remove_container(&mut self, container: &Container, force: bool) -> Result<()> {
+    /// `berth rm [-f] [-v]`: a running container needs `force` (then it is
+    /// killed); a dead one (its shim killed) is cleaned up; with `volumes`
+    /// its anonymous volumes go too.
+    pub fn remove_container(
+        &mut self,
+        container: &Container,
+        force: bool,
+        volumes: bool,
+    ) -> Result<()> {
         let id = &container.record.id;
         if container.state.status.needs_shim() {
             if !force {
@@ -460,10 +466,43 @@ impl Engine {
         if container.state.status == Status::Dead {
             cleanup::cleanup_abandoned(&container.dir);
         }
+        // A container that ran may hold a network namespace and endpoints.
+        if let Err(e) = berth_net::teardown(self.store_mut().meta_mut(), id, &container.dir) {
+            tracing::warn!("releasing the network of {id}: {e}");
+        }
         // The record goes first: a directory left by a crash here has no
         // record and is swept at the next start-up.
         self.store_mut().meta_mut().remove_container(id)?;
-        remove_dir(&container.dir)
+        remove_dir(&container.dir)?;
+        if volumes {
+            for name in &container.config.anonymous_volumes {
+                if let Err(e) = self.remove_volume(name, true, |_| Vec::new()) {
+                    tracing::warn!("removing volume {name}: {e}");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// For each volume some container mounts, the IDs of those containers.
+    pub fn volume_users(&self) -> Result<std::collections::HashMap<String, Vec<String>>> {
+        use berth_runtime::mounts::MountRequest;
+        let mut users: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for c in self.list_containers()? {
+            let named = c.config.mounts.iter().filter_map(|m| match m {
+                MountRequest::Volume(v) => v.name.clone(),
+                _ => None,
+            });
+            let mut names: Vec<String> = named
+                .chain(c.config.anonymous_volumes.iter().cloned())
+                .collect();
+            names.sort();
+            names.dedup();
+            for n in names {
+                users.entry(n).or_default().push(c.record.id.clone());
+            }
+        }
+        Ok(users)
     }
 
     /// `berth rename`.
@@ -494,7 +533,7 @@ impl Engine {
                 c.state.status,
                 Status::Created | Status::Exited | Status::Dead
             ) {
-                self.remove_container(&c, false)?;
+                self.remove_container(&c, false, false)?;
                 removed.push(c.record.id);
             }
         }

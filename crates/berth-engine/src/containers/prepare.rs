@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use berth_fs::{resolve_in_root, ResolveOptions};
 use berth_oci::ImageConfig;
 use berth_runtime::rootfs::{unmount_root, OverlayRoot};
-use berth_runtime::{build_spec, NetworkNamespace, Spec};
+use berth_runtime::{build_spec, RunOptions, Spec};
 
 use super::config::ContainerConfig;
 use super::{exit, RunFailure};
@@ -106,34 +106,23 @@ fn read_in_root(rootfs: &Path, path: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Writes the container's `/etc` files and its runtime spec; returns the
-/// spec. The root must be mounted.
+/// Writes `/etc/hostname` and the runtime spec for `opts` (whose network,
+/// mounts, hosts and resolv.conf files the caller has prepared); returns
+/// the spec. The root must be mounted.
 pub(crate) fn write_bundle(
     dir: &Path,
     config: &ContainerConfig,
     image: &ImageConfig,
-    network: NetworkNamespace,
-    resolv_conf: String,
-    hosts: String,
+    mut opts: RunOptions,
 ) -> Result<Spec, RunFailure> {
     let layout = Layout(dir);
     let rootfs = layout.rootfs();
     let passwd = read_in_root(&rootfs, "/etc/passwd");
     let group = read_in_root(&rootfs, "/etc/group");
-    let mut opts = config.run.clone();
-    let hostname = opts
-        .hostname
-        .clone()
-        .unwrap_or_else(|| runtime_id(&config.id).to_string());
-    let etc = |name: &str, text: String| -> Result<PathBuf> {
-        let p = dir.join(name);
-        std::fs::write(&p, text).map_err(|e| io(&p, e))?;
-        Ok(p)
-    };
-    opts.hostname_file = Some(etc("hostname", format!("{hostname}\n"))?);
-    opts.hosts_file = Some(etc("hosts", hosts)?);
-    opts.resolv_conf = Some(etc("resolv.conf", resolv_conf)?);
-    opts.network = network;
+    let hostname = hostname(config);
+    let path = dir.join("hostname");
+    std::fs::write(&path, format!("{hostname}\n")).map_err(|e| io(&path, e))?;
+    opts.hostname_file = Some(path);
     opts.cgroups_path = Some(format!("/berth/{}", config.id));
     let spec = build_spec(image, &opts, &rootfs, &passwd, &group, &config.id).map_err(invalid)?;
 
@@ -150,11 +139,13 @@ pub(crate) fn write_bundle(
     Ok(spec)
 }
 
-/// The default `/etc/hosts` of a container.
-pub(crate) fn default_hosts(hostname: &str, ip: Option<&str>) -> String {
-    let mut text = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".to_string();
-    text.push_str(&format!("{}\t{hostname}\n", ip.unwrap_or("127.0.1.1")));
-    text
+/// The container's hostname: `-h`, else the short ID.
+pub(crate) fn hostname(config: &ContainerConfig) -> String {
+    config
+        .run
+        .hostname
+        .clone()
+        .unwrap_or_else(|| runtime_id(&config.id).to_string())
 }
 
 /// Docker's 127/126 for a command that is missing or not executable,

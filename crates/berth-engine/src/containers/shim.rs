@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use berth_launch::{launch, Running, Stdio};
+use berth_net::{Attachment, ContainerNet, ContainerNetwork, DnsOptions, NetConfig, NetworkMode};
 use berth_oci::ImageConfig;
+use berth_runtime::mounts::{MountRequest, VolumeRequest};
 use berth_runtime::NetworkNamespace;
 use rustix::event::{poll, PollFd, PollFlags};
 
@@ -27,10 +29,10 @@ use super::config::ContainerConfig;
 use super::logs::{log_path, LogWriter};
 use super::prepare::{self, runtime_id, Layout};
 use super::protocol::{self, frame_header, Reply, Request, STDERR, STDOUT};
-use super::state::{try_lock_shim, State, Status};
+use super::state::{try_lock_shim, PublishedPort, State, Status};
 use super::{exit, RunFailure};
 use crate::time::{rfc3339, wall_now_precise};
-use crate::{Error, Result};
+use crate::{Engine, Error, Result};
 
 /// How long a shim waits for its first `start` before giving up.
 const START_DEADLINE: Duration = Duration::from_secs(30);
@@ -109,6 +111,10 @@ struct Shim {
     /// When a `stop` escalates to SIGKILL.
     kill_at: Option<Instant>,
     started_once: bool,
+    /// The store, opened at the first start (volumes, network records).
+    engine: Option<Engine>,
+    /// The container's network while it runs (port proxies included).
+    net: Option<ContainerNetwork>,
 }
 
 fn root_of(dir: &Path) -> Result<PathBuf> {
@@ -157,6 +163,8 @@ impl Shim {
             pipes: Pipes::default(),
             kill_at: None,
             started_once: false,
+            engine: None,
+            net: None,
         })
     }
 
@@ -246,12 +254,23 @@ impl Shim {
                 kinds.push(Source::StdinPipe);
             }
         }
+        if let Some(net) = &self.net {
+            for (fd, flags) in net.proxies.poll_fds() {
+                fds.push(PollFd::from_borrowed_fd(fd, flags));
+                kinds.push(Source::Proxy(std::os::fd::AsRawFd::as_raw_fd(&fd)));
+            }
+        }
         for (i, c) in self.clients.iter().enumerate() {
             if c.stdin_open {
                 fds.push(PollFd::new(&c.stream, PollFlags::IN));
                 kinds.push(Source::ClientStdin(i));
             }
         }
+        let proxy_timeout = self.net.as_ref().and_then(|n| n.proxies.poll_timeout());
+        let timeout = match (timeout, proxy_timeout) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let ts = timeout.map(|d| rustix::event::Timespec {
             tv_sec: d.as_secs() as i64,
             tv_nsec: i64::from(d.subsec_nanos()),
@@ -265,16 +284,21 @@ impl Shim {
                 return;
             }
         }
-        let ready: Vec<(Source, bool)> = fds
+        let ready: Vec<(Source, PollFlags)> = fds
             .iter()
             .zip(kinds)
-            .map(|(fd, kind)| (kind, !fd.revents().is_empty()))
-            .filter(|(_, r)| *r)
+            .map(|(fd, kind)| (kind, fd.revents()))
+            .filter(|(_, r)| !r.is_empty())
             .collect();
         drop(fds);
         let mut exited = false;
-        for (kind, _) in ready {
+        for (kind, revents) in ready {
             match kind {
+                Source::Proxy(fd) => {
+                    if let Some(net) = &mut self.net {
+                        net.proxies.on_ready(fd, revents);
+                    }
+                }
                 Source::Listener => self.accept(),
                 Source::Exit => exited = true,
                 Source::Output(stream) => self.read_output(stream),
@@ -456,23 +480,8 @@ impl Shim {
         self.state.stopped_by_user = false;
         self.kill_at = None;
         prepare::mount_rootfs(&self.dir, &self.config)?;
-        let network = match self.config.network.as_str() {
-            "host" => NetworkNamespace::Host,
-            _ => NetworkNamespace::New,
-        };
-        let hostname = self
-            .config
-            .run
-            .hostname
-            .clone()
-            .unwrap_or_else(|| runtime_id(&self.config.id).to_string());
-        let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        let hosts = if self.config.network == "host" {
-            std::fs::read_to_string("/etc/hosts").unwrap_or_default()
-        } else {
-            prepare::default_hosts(&hostname, None)
-        };
-        prepare::write_bundle(&self.dir, &self.config, &self.image, network, resolv, hosts)?;
+        let opts = self.prepare_run_options()?;
+        prepare::write_bundle(&self.dir, &self.config, &self.image, opts)?;
         let (stdout_r, stdout_w) = pipe()?;
         let (stderr_r, stderr_w) = pipe()?;
         let mut stdio = Stdio {
@@ -517,7 +526,154 @@ impl Shim {
         Ok(())
     }
 
+    fn engine(&mut self) -> Result<&mut Engine> {
+        if self.engine.is_none() {
+            self.engine = Some(Engine::open(&root_of(&self.dir)?)?);
+        }
+        self.engine
+            .as_mut()
+            .ok_or_else(|| Error::Invalid("store not open".to_string()))
+    }
+
+    /// Mounts (volumes made and seeded, targets resolved inside the root)
+    /// and the network (namespace, endpoint, hosts, resolv.conf, ports).
+    fn prepare_run_options(&mut self) -> Result<berth_runtime::RunOptions> {
+        let rootfs = Layout(&self.dir).rootfs();
+        let image = self.image.clone();
+        let requests = self.config.mounts.clone();
+        let tmpfs = self.config.run.tmpfs.clone();
+        let prepared = self
+            .engine()?
+            .prepare_mounts(&rootfs, &image, &requests, &tmpfs)?;
+        if !prepared.anonymous.is_empty() {
+            // Restarts reuse them: record them by name.
+            for m in &prepared.mounts {
+                if let Some(name) = m.volume.as_ref().filter(|v| prepared.anonymous.contains(v)) {
+                    self.config.mounts.push(MountRequest::Volume(VolumeRequest {
+                        name: Some(name.clone()),
+                        target: m.destination.clone(),
+                        read_only: m.read_only,
+                        no_copy: true,
+                        ..VolumeRequest::default()
+                    }));
+                }
+            }
+            self.config
+                .anonymous_volumes
+                .extend(prepared.anonymous.iter().cloned());
+            self.config.write(&self.dir)?;
+        }
+        let mut opts = self.config.run.clone();
+        opts.mounts = prepared.mounts;
+        opts.tmpfs = prepared.tmpfs;
+
+        let net = self.setup_network()?;
+        opts.network = match (&net.netns, self.config.network.as_str()) {
+            (Some(ns), _) => NetworkNamespace::Join(ns.clone()),
+            (None, "host") => NetworkNamespace::Host,
+            (None, _) => NetworkNamespace::New,
+        };
+        opts.hosts_file = Some(net.hosts.clone());
+        opts.resolv_conf = Some(net.resolv_conf.clone());
+        self.state.ports = net
+            .proxies
+            .bound()
+            .iter()
+            .map(|b| PublishedPort {
+                host_ip: b.host.ip().to_string(),
+                host_port: b.host.port(),
+                container_port: b.binding.container_port,
+                proto: b.binding.protocol.to_string(),
+            })
+            .collect();
+        if let Some(ep) = net.endpoints.first() {
+            self.state.ip_address = ep.ip.to_string();
+            self.state.ip_prefix_len = ep.prefix_len;
+            self.state.gateway = ep.gateway.map(|g| g.to_string()).unwrap_or_default();
+            self.state.mac_address = ep.mac.clone();
+        }
+        self.net = Some(net);
+        Ok(opts)
+    }
+
+    fn setup_network(&mut self) -> Result<ContainerNetwork> {
+        let config = self.config.clone();
+        let mode = match config.network.as_str() {
+            "host" => NetworkMode::Host,
+            "none" => NetworkMode::None,
+            name => NetworkMode::Bridge(vec![Attachment {
+                network: name.to_string(),
+                aliases: config.network_aliases.clone(),
+                ip: None,
+            }]),
+        };
+        let mut add_hosts = Vec::new();
+        for h in &config.add_hosts {
+            add_hosts.push(berth_net::parse_add_host(h, None).map_err(net_error)?);
+        }
+        let mut ports = Vec::new();
+        for p in &config.publish {
+            ports.extend(berth_net::parse_publish(p).map_err(net_error)?);
+        }
+        if config.publish_all {
+            let mut exposed = Vec::new();
+            if let Some(c) = &self.image.config {
+                for key in &c.exposed_ports {
+                    exposed.extend(berth_net::parse_exposed(key).map_err(net_error)?);
+                }
+            }
+            ports.extend(berth_net::publish_all(&exposed));
+        }
+        let dns = DnsOptions {
+            servers: config.dns.clone(),
+            search: config.dns_search.clone(),
+            options: config.dns_options.clone(),
+        };
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let host_hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+        let hostname = prepare::hostname(&config);
+        let dir = self.dir.clone();
+        let name = self
+            .engine()?
+            .store()
+            .meta()
+            .container(&config.id)?
+            .map(|r| r.name)
+            .unwrap_or_default();
+        let engine = self.engine()?;
+        berth_net::setup(
+            engine.store_mut().meta_mut(),
+            &NetConfig::default(),
+            &ContainerNet {
+                container_id: &config.id,
+                name: &name,
+                hostname: &hostname,
+                dir: &dir,
+                mode: &mode,
+                add_hosts: &add_hosts,
+                dns: &dns,
+                host_resolv_conf: &host_resolv,
+                host_hosts: &host_hosts,
+                ports: &ports,
+            },
+        )
+        .map_err(net_error)
+    }
+
+    /// Releases the network of a container that stopped.
+    fn teardown_network(&mut self) {
+        self.net = None;
+        let id = self.config.id.clone();
+        let dir = self.dir.clone();
+        if let Ok(engine) = self.engine() {
+            if let Err(e) = berth_net::teardown(engine.store_mut().meta_mut(), &id, &dir) {
+                tracing::error!("releasing the network: {e}");
+            }
+        }
+    }
+
     fn record_start_failure(&mut self, failure: &RunFailure) {
+        self.teardown_network();
         self.state.error = failure.error.to_string();
         self.state.exit_code = failure.status;
         self.state.pid = 0;
@@ -634,6 +790,8 @@ impl Shim {
         self.pipes = Pipes::default();
         self.state.oom_killed = oom_killed(&self.config.id);
         let _ = running.delete();
+        self.teardown_network();
+        self.state.ports.clear();
         self.state.status = Status::Exited;
         self.state.exit_code = code;
         self.state.pid = 0;
@@ -651,14 +809,33 @@ impl Shim {
         }
         prepare::unmount_rootfs(&self.dir);
         let code = self.state.exit_code;
+        self.teardown_network();
         if self.config.auto_remove && started {
-            if let Err(e) = remove_after_exit(&self.dir, &self.config.id) {
+            if let Err(e) = self.remove_after_exit() {
                 tracing::error!("removing the container: {e}");
             }
         }
         for w in self.waiters.drain(..) {
             reply(&w.stream, &Reply::exited(code));
         }
+    }
+}
+
+impl Shim {
+    /// `--rm`: the container and its anonymous volumes go.
+    fn remove_after_exit(&mut self) -> Result<()> {
+        let id = self.config.id.clone();
+        let engine = self.engine()?;
+        let container = engine.container(&id)?;
+        engine.remove_container(&container, true, true)
+    }
+}
+
+fn net_error(e: berth_net::Error) -> Error {
+    match e.kind() {
+        berth_oci::ErrorKind::Conflict => Error::Conflict(e.to_string()),
+        berth_oci::ErrorKind::NotFound => Error::NotFound(e.to_string()),
+        _ => Error::Invalid(e.to_string()),
     }
 }
 
@@ -684,6 +861,7 @@ enum Source {
     Output(u8),
     StdinPipe,
     ClientStdin(usize),
+    Proxy(std::os::fd::RawFd),
 }
 
 fn reply(mut stream: &UnixStream, r: &Reply) {
@@ -741,13 +919,4 @@ fn oom_killed(id: &str) -> bool {
             })
         })
     })
-}
-
-/// `--rm`: the record first (a directory without one is swept), then the
-/// directory.
-fn remove_after_exit(dir: &Path, id: &str) -> Result<()> {
-    let root = root_of(dir)?;
-    let mut meta = berth_store::Metadata::open(&berth_store::Layout::new(&root).db())?;
-    meta.remove_container(id)?;
-    super::remove_dir(dir)
 }

@@ -101,7 +101,9 @@ pub fn kill(engine: &mut Engine, args: &KillArgs) -> Result<(), CliError> {
 
 pub fn rm(engine: &mut Engine, args: &RmArgs) -> Result<(), CliError> {
     each(engine, &args.containers, |engine, c| {
-        engine.remove_container(c, args.force).map_err(fail)
+        engine
+            .remove_container(c, args.force, args.volumes)
+            .map_err(fail)
     })
 }
 
@@ -209,11 +211,23 @@ fn ports_text(c: &Container) -> String {
         .map(|p| {
             format!(
                 "{}:{}->{}/{}",
-                p.host_ip, p.host_port, p.container_port, p.proto
+                bracketed(&p.host_ip),
+                p.host_port,
+                p.container_port,
+                p.proto
             )
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// An IPv6 address in brackets, as Docker prints host:port pairs.
+fn bracketed(ip: &str) -> String {
+    if ip.contains(':') {
+        format!("[{ip}]")
+    } else {
+        ip.to_string()
+    }
 }
 
 fn filter_matches(c: &Container, filter: &str) -> Result<bool, CliError> {
@@ -473,14 +487,17 @@ pub fn port(engine: &mut Engine, args: &PortArgs) -> Result<(), CliError> {
         match &wanted {
             Some((n, proto)) => {
                 if p.container_port.to_string() == *n && p.proto == *proto {
-                    println!("{}:{}", p.host_ip, p.host_port);
+                    println!("{}:{}", bracketed(&p.host_ip), p.host_port);
                     any = true;
                 }
             }
             None => {
                 println!(
                     "{}/{} -> {}:{}",
-                    p.container_port, p.proto, p.host_ip, p.host_port
+                    p.container_port,
+                    p.proto,
+                    bracketed(&p.host_ip),
+                    p.host_port
                 );
                 any = true;
             }

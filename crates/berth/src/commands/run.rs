@@ -119,8 +119,37 @@ pub fn container_config(args: &RunArgs) -> Result<ContainerConfig, CliError> {
         "default" => "bridge".to_string(),
         other => other.to_string(),
     };
-    if !matches!(network.as_str(), "bridge" | "host" | "none") {
-        return Err(usage(format!("network {network} not found")));
+    let mut mounts = Vec::new();
+    for v in &args.volume {
+        mounts.push(berth_runtime::mounts::parse_volume_flag(v).map_err(usage)?);
+    }
+    for m in &args.mount {
+        mounts.push(berth_runtime::mounts::parse_mount_flag(m).map_err(|e| {
+            usage(format!(
+                "invalid argument \"{m}\" for \"--mount\" flag: {e}"
+            ))
+        })?);
+    }
+    let resources = berth_runtime::resources::ResourceFlags {
+        memory: args.memory.as_deref(),
+        memory_swap: args.memory_swap.as_deref(),
+        cpus: args.cpus.as_deref(),
+        cpu_shares: args.cpu_shares.as_deref(),
+        pids_limit: args.pids_limit.as_deref(),
+    }
+    .parse()
+    .map_err(usage)?;
+    let validated = resources
+        .validate(berth_runtime::resources::ResourceHost::detect())
+        .map_err(usage)?;
+    for w in &validated.warnings {
+        eprintln!("WARNING: {w}");
+    }
+    for p in &args.publish {
+        berth_net::parse_publish(p).map_err(usage)?;
+    }
+    for h in &args.add_host {
+        berth_net::parse_add_host(h, None).map_err(usage)?;
     }
     let run = RunOptions {
         entrypoint: args.entrypoint.as_ref().map(|e| {
@@ -142,6 +171,7 @@ pub fn container_config(args: &RunArgs) -> Result<ContainerConfig, CliError> {
         privileged: args.privileged,
         tmpfs,
         tty: args.tty,
+        resources: validated.resources,
         ..RunOptions::default()
     };
     Ok(ContainerConfig {
@@ -158,6 +188,12 @@ pub fn container_config(args: &RunArgs) -> Result<ContainerConfig, CliError> {
         publish: args.publish.clone(),
         publish_all: args.publish_all,
         network,
+        mounts,
+        add_hosts: args.add_host.clone(),
+        dns: args.dns.clone(),
+        dns_search: args.dns_search.clone(),
+        dns_options: args.dns_option.clone(),
+        network_aliases: args.network_alias.clone(),
         ..ContainerConfig::default()
     })
 }

@@ -14,11 +14,11 @@ use crate::exit::CliError;
 use crate::output::{human_size, json_pretty, table};
 use crate::template::Template;
 
-/// The containers using a volume. berth keeps no container records yet
-/// (containers never outlive `berth run`), so no volume is in use between
-/// commands; this is where the container records will answer.
-fn volume_users(_name: &str) -> Vec<String> {
-    Vec::new()
+/// The containers using each volume, as a lookup for the engine's
+/// "in use" checks.
+fn volume_users(engine: &Engine) -> Result<impl Fn(&str) -> Vec<String>, CliError> {
+    let users = engine.volume_users().map_err(CliError::from_engine)?;
+    Ok(move |name: &str| users.get(name).cloned().unwrap_or_default())
 }
 
 /// `KEY=VALUE` (or `KEY`, an empty value) list flags into a map.
@@ -78,7 +78,7 @@ fn format_fields(volume: &VolumeInfo) -> Value {
 pub fn ls(engine: &Engine, args: &VolumeLsArgs) -> Result<(), CliError> {
     let filter = VolumeFilter::parse(&args.filter).map_err(CliError::from_engine)?;
     let volumes = engine
-        .list_volumes(&filter, volume_users)
+        .list_volumes(&filter, volume_users(engine)?)
         .map_err(CliError::from_engine)?;
     if args.quiet {
         for v in &volumes {
@@ -146,7 +146,8 @@ pub fn inspect(engine: &Engine, args: &VolumeInspectArgs) -> Result<(), CliError
 pub fn rm(engine: &mut Engine, args: &VolumeRmArgs) -> Result<(), CliError> {
     let mut errors = Vec::new();
     for name in &args.volumes {
-        match engine.remove_volume(name, args.force, volume_users) {
+        let users = volume_users(engine)?;
+        match engine.remove_volume(name, args.force, users) {
             Ok(()) => println!("{name}"),
             Err(e) => errors.push(e.to_string()),
         }
@@ -177,7 +178,7 @@ pub fn prune(engine: &mut Engine, args: &VolumePruneArgs) -> Result<(), CliError
         }
     }
     let (removed, freed) = engine
-        .prune_volumes(args.all, &filter, volume_users)
+        .prune_volumes(args.all, &filter, volume_users(engine)?)
         .map_err(CliError::from_engine)?;
     if !removed.is_empty() {
         println!("Deleted Volumes:");

@@ -7,15 +7,52 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// A temporary store, and a network namespace of its own: every berth
+/// command of the fixture runs in it (`nsenter --net`, which switches the
+/// network namespace only), so bridges, veths and NAT rules never touch the
+/// host or another test.
 pub struct Fixture {
     pub dir: tempfile::TempDir,
+    pub netns: String,
 }
+
+static NETNS_COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl Fixture {
     pub fn new() -> Fixture {
+        let netns = format!(
+            "berth-test-{}-{}",
+            std::process::id(),
+            NETNS_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let status = Command::new("ip")
+            .args(["netns", "add", &netns])
+            .status()
+            .unwrap();
+        assert!(status.success(), "ip netns add {netns}");
+        let _ = Command::new("ip")
+            .args(["-n", &netns, "link", "set", "lo", "up"])
+            .status();
         Fixture {
             dir: tempfile::tempdir().unwrap(),
+            netns,
         }
+    }
+
+    /// A command that runs `program` in the fixture's network namespace.
+    pub fn in_netns(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{}", self.netns))
+            .arg("--")
+            .arg(program);
+        cmd
+    }
+
+    /// `berth --root ROOT` in the fixture's network namespace.
+    pub fn command(&self) -> Command {
+        let mut cmd = self.in_netns(env!("CARGO_BIN_EXE_berth"));
+        cmd.arg("--root").arg(self.root());
+        cmd
     }
 
     pub fn root(&self) -> PathBuf {
@@ -27,9 +64,8 @@ impl Fixture {
     }
 
     pub fn berth_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .arg("--root")
-            .arg(self.root())
+        let mut child = self
+            .command()
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -70,14 +106,16 @@ impl Drop for Fixture {
     /// Containers a test left running are killed and removed, so no
     /// process or mount outlives the temporary store.
     fn drop(&mut self) {
-        if !self.root().join("containers").is_dir() {
-            return;
+        if self.root().join("containers").is_dir() {
+            let out = self.berth(&["ps", "-aq", "--no-trunc"]);
+            let ids = String::from_utf8_lossy(&out.stdout).into_owned();
+            for id in ids.split_whitespace() {
+                let _ = self.berth(&["rm", "-f", id]);
+            }
         }
-        let out = self.berth(&["ps", "-aq", "--no-trunc"]);
-        let ids = String::from_utf8_lossy(&out.stdout).into_owned();
-        for id in ids.split_whitespace() {
-            let _ = self.berth(&["rm", "-f", id]);
-        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
     }
 }
 
