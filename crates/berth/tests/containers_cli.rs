@@ -605,3 +605,17 @@ fn volumes_and_binds_persist_data() {
     ]);
     assert_eq!(code(&out), 137, "{}", stderr(&out));
 }
+
+#[test]
+fn t_gives_the_container_a_terminal() {
+    let f = setup();
+    let out = f.ok(&["run", "--rm", "-t", "busybox", "sh", "-c", "tty; echo done"]);
+    // A pty, and its line discipline turns \n into \r\n.
+    assert!(out.starts_with("/dev/pts/"), "{out:?}");
+    assert!(out.ends_with("done\r\n"), "{out:?}");
+    let out = f.ok(&["run", "--rm", "busybox", "sh", "-c", "tty || true"]);
+    assert_eq!(out, "not a tty\n");
+    // The log keeps what the terminal showed.
+    f.ok(&["run", "--name", "logged", "-t", "busybox", "echo", "hi"]);
+    assert_eq!(f.ok(&["logs", "logged"]), "hi\r\n");
+}
