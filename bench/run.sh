@@ -48,16 +48,16 @@ fi
 
 # Idle shims: RSS (and its private, anonymous part) of one, then 100 at once.
 shim_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["shim_pid"])' "$BERTH_ROOT/containers/$1/state.json"; }
-rss() { awk '/^VmRSS/ {r=$2} /^RssAnon/ {a=$2} END {print r, a}' "/proc/$1/status"; }
+rss() { awk '/^Rss:/ {r=$2} /^Pss:/ {p=$2} /^Anonymous:/ {a=$2} END {print r, p, a}' "/proc/$1/smaps_rollup"; }
 id=$(berth_ns run -d bench/busybox sleep 3600)
 sleep 1
-read -r r a < <(rss "$(shim_of "$id")")
-echo "idle shim: RSS $((r / 1024)) MiB ($r KiB), of it anonymous $a KiB"
+read -r r p a < <(rss "$(shim_of "$id")")
+echo "idle shim: RSS $r KiB (the berth binary's pages, shared by all shims, and $a KiB anonymous)"
 berth_ns rm -f "$id" >/dev/null
 s=$(date +%s%N)
 for i in $(seq 1 100); do berth_ns run -d bench/busybox sleep 3600 >/dev/null; done
 e=$(date +%s%N)
-total=0; anon=0
-for id in $("$berth" ps -q --no-trunc); do read -r r a < <(rss "$(shim_of "$id")"); total=$((total + r)); anon=$((anon + a)); done
-echo "100 idle containers: started in $(( (e - s) / 1000000 )) ms; shims' RSS sum $((total / 1024)) MiB (anonymous $((anon / 1024)) MiB); running: $("$berth" ps -q | wc -l)"
+total=0; pss=0; anon=0
+for id in $("$berth" ps -q --no-trunc); do read -r r p a < <(rss "$(shim_of "$id")"); total=$((total + r)); pss=$((pss + p)); anon=$((anon + a)); done
+echo "100 idle containers: started in $(( (e - s) / 1000000 )) ms; shims: RSS sum $((total / 1024)) MiB, PSS sum $((pss / 1024)) MiB (anonymous $((anon / 1024)) MiB); running: $("$berth" ps -q | wc -l)"
 free -m | awk '/^Mem:/ {print "host memory used: " $3 " MiB"}'
