@@ -619,3 +619,47 @@ fn t_gives_the_container_a_terminal() {
     f.ok(&["run", "--name", "logged", "-t", "busybox", "echo", "hi"]);
     assert_eq!(f.ok(&["logs", "logged"]), "hi\r\n");
 }
+
+#[test]
+fn inspect_shows_mounts_and_port_bindings() {
+    let f = setup();
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "shape",
+        "-p",
+        "127.0.0.1:18090:80",
+        "-v",
+        "vol1:/data:ro",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let json = f.ok(&["inspect", "shape"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let c = &v[0];
+    assert_eq!(
+        c["HostConfig"]["PortBindings"]["80/tcp"][0]["HostIp"],
+        "127.0.0.1"
+    );
+    assert_eq!(
+        c["HostConfig"]["PortBindings"]["80/tcp"][0]["HostPort"],
+        "18090"
+    );
+    assert_eq!(
+        c["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"],
+        "18090"
+    );
+    let m = &c["Mounts"][0];
+    assert_eq!(m["Type"], "volume");
+    assert_eq!(m["Name"], "vol1");
+    assert_eq!(m["Destination"], "/data");
+    assert_eq!(m["RW"], false);
+    assert!(c["State"]["Running"].as_bool().unwrap());
+    assert!(c["Config"]["Cmd"].is_array() && c["Config"]["Env"].is_array());
+    assert!(c["Id"]
+        .as_str()
+        .unwrap()
+        .starts_with(&c["Config"]["Hostname"].as_str().unwrap()[..12]));
+}

@@ -607,6 +607,7 @@ impl Shim {
             self.config.write(&self.dir)?;
         }
         let mut opts = self.config.run.clone();
+        self.state.mounts = prepared.mounts.clone();
         opts.mounts = prepared.mounts;
         opts.tmpfs = prepared.tmpfs;
 
