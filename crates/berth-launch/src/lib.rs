@@ -405,6 +405,9 @@ pub fn exec(state_root: &Path, id: &str, process_json: &Path, stdio: Stdio) -> R
     if let Some(fd) = stdio.stderr {
         builder = builder.with_stderr(fd);
     }
+    if let Some(path) = stdio.console_socket {
+        builder = builder.with_console_socket(Some(path));
+    }
     let before = children();
     match builder
         .as_tenant()

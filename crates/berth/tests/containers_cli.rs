@@ -324,6 +324,14 @@ fn exec_runs_in_the_running_container() {
     assert_eq!(code(&f.berth(&["exec", "box", "sh", "-c", "exit 4"])), 4);
     let out = f.berth_stdin(&["exec", "-i", "box", "cat"], Some(b"through stdin\n"));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "through stdin\n");
+    // -t: a terminal of its own, TERM set, the status still comes through.
+    let out = f.berth(&["exec", "-t", "box", "sh", "-c", "tty; echo $TERM; exit 3"]);
+    assert_eq!(code(&out), 3);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("/dev/pts/") && text.contains("xterm\r\n"),
+        "{text:?}"
+    );
     // Not running: 125-style failure.
     f.ok(&["kill", "box"]);
     f.ok(&["wait", "box"]);

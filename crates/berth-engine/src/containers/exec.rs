@@ -25,15 +25,23 @@ pub struct ExecOptions {
     /// `-w`; empty is the container's working directory.
     pub workdir: String,
     pub privileged: bool,
+    /// `-t`: a pty (see [`ExecProcess::take_pty`]).
+    pub tty: bool,
 }
 
 /// A started exec process.
 #[derive(Debug)]
 pub struct ExecProcess {
     inner: berth_launch::Exec,
+    pty: Option<std::os::fd::OwnedFd>,
 }
 
 impl ExecProcess {
+    /// The master end of the process's terminal (`-t`).
+    pub fn take_pty(&mut self) -> Option<std::os::fd::OwnedFd> {
+        self.pty.take()
+    }
+
     pub fn pid(&self) -> i32 {
         self.inner.pid()
     }
@@ -123,6 +131,20 @@ pub fn exec(
             caps.permitted = caps.bounding.clone();
         }
     }
+    let mut stdio = stdio;
+    let mut console = None;
+    let console_name = format!("exec-console-{}.sock", std::process::id());
+    if opts.tty {
+        process.terminal = true;
+        if !process.env.iter().any(|e| e.starts_with("TERM=")) {
+            process.env.push("TERM=xterm".to_string());
+        }
+        console = Some(super::protocol::listen_at(&container.dir, &console_name)?);
+        stdio = Stdio {
+            console_socket: Some(container.dir.join(&console_name)),
+            ..Stdio::default()
+        };
+    }
     let json = serde_json::to_vec(&process).map_err(|e| Error::Invalid(e.to_string()))?;
     let process_file = container.dir.join(format!(
         "exec-{}-{}.json",
@@ -138,8 +160,15 @@ pub fn exec(
         stdio,
     );
     let _ = std::fs::remove_file(&process_file);
+    let _ = std::fs::remove_file(container.dir.join(&console_name));
     match started {
-        Ok(inner) => Ok(ExecProcess { inner }),
+        Ok(inner) => {
+            let pty = match &console {
+                Some(listener) => Some(super::pty::receive(listener)?),
+                None => None,
+            };
+            Ok(ExecProcess { inner, pty })
+        }
         Err(e) => {
             let text = e.to_string();
             let status = if text.contains("No such file") || text.contains("not found") {

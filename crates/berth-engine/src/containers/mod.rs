@@ -12,6 +12,7 @@ pub mod logs;
 mod names;
 mod prepare;
 pub mod protocol;
+pub mod pty;
 pub mod shim;
 pub mod state;
 

@@ -29,6 +29,7 @@ use super::config::ContainerConfig;
 use super::logs::{log_path, LogWriter};
 use super::prepare::{self, runtime_id, Layout};
 use super::protocol::{self, frame_header, Reply, Request, STDERR, STDOUT};
+use super::pty;
 use super::state::{try_lock_shim, PublishedPort, State, Status};
 use super::{exit, RunFailure};
 use crate::time::{rfc3339, wall_now_precise};
@@ -539,7 +540,7 @@ impl Shim {
             .ok_or_else(|| Error::Invalid("pidfd_open on the container's init".to_string()))?;
         if let Some(listener) = console {
             let _ = std::fs::remove_file(self.dir.join(CONSOLE_SOCKET));
-            let master = receive_pty(&listener)?;
+            let master = pty::receive(&listener)?;
             set_nonblocking(&master);
             let dup = |fd: &OwnedFd| -> Result<OwnedFd> {
                 rustix::io::fcntl_dupfd_cloexec(fd, 3)
@@ -926,33 +927,6 @@ fn reply(mut stream: &UnixStream, r: &Reply) {
 fn send_frame(stream: &mut UnixStream, kind: u8, data: &[u8]) -> bool {
     let header = frame_header(kind, data.len());
     stream.write_all(&header).is_ok() && stream.write_all(data).is_ok()
-}
-
-/// Receives the pty master the container's init sent on the console socket.
-fn receive_pty(listener: &UnixListener) -> Result<OwnedFd> {
-    use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
-    let (conn, _) = listener
-        .accept()
-        .map_err(|e| Error::io(CONSOLE_SOCKET.to_string(), e))?;
-    let _ = conn.set_nonblocking(false);
-    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = RecvAncillaryBuffer::new(&mut space);
-    let mut buf = [0u8; 4096];
-    recvmsg(
-        &conn,
-        &mut [std::io::IoSliceMut::new(&mut buf)],
-        &mut control,
-        RecvFlags::CMSG_CLOEXEC,
-    )
-    .map_err(|e| Error::io(CONSOLE_SOCKET.to_string(), e.into()))?;
-    for message in control.drain() {
-        if let RecvAncillaryMessage::ScmRights(mut fds) = message {
-            if let Some(fd) = fds.next() {
-                return Ok(fd);
-            }
-        }
-    }
-    Err(Error::Invalid("the container sent no terminal".to_string()))
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), RunFailure> {

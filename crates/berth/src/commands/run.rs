@@ -336,12 +336,12 @@ fn send_terminal_size(dir: &Path) {
 
 /// berth's own terminal in raw mode while attached to a `-t -i`
 /// container (keys go to the container as typed); restored when dropped.
-struct RawTerminal {
+pub(crate) struct RawTerminal {
     saved: rustix::termios::Termios,
 }
 
 impl RawTerminal {
-    fn enter() -> Option<RawTerminal> {
+    pub(crate) fn enter() -> Option<RawTerminal> {
         let stdin = std::io::stdin();
         if !rustix::termios::isatty(&stdin) {
             return None;
