@@ -210,6 +210,33 @@ fn workdir_on_a_leaked_descriptor_never_reaches_the_host() {
         let out = f.berth(&["exec", "-w", &wd, "target", "sh", "-c", "ls -a .. ../.."]);
         check(&format!("exec -w {wd}"), &out);
     }
+    // berth refuses these itself, with a clear error, before the runtime
+    // (whose own check after chdir is the second line of defence).
+    let out = f.berth(&["run", "--rm", "-w", "/proc/self/fd/7", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", out_text(&out));
+    assert!(
+        stderr(&out).contains("inside /proc/self"),
+        "{}",
+        stderr(&out)
+    );
+    let out = f.berth(&["exec", "-w", "/proc/1/cwd/../fd/3", "target", "true"]);
+    assert!(stderr(&out).contains("inside /proc/1"), "{}", stderr(&out));
+    // Also when a symlink in the container leads there.
+    f.ok(&[
+        "exec",
+        "target",
+        "ln",
+        "-s",
+        "/proc/self/fd/7",
+        "/tmp/fdlink",
+    ]);
+    let out = f.berth(&["exec", "-w", "/tmp/fdlink", "target", "ls", "-a", ".."]);
+    check("exec -w /tmp/fdlink", &out);
+    assert!(
+        stderr(&out).contains("inside /proc/self"),
+        "{}",
+        stderr(&out)
+    );
     // The same through /proc/1/fd (the container's init).
     for n in 3..16 {
         let wd = format!("/proc/1/fd/{n}");
