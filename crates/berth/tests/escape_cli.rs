@@ -65,6 +65,22 @@ fn import_modified(f: &Fixture, name: &str, change: impl FnOnce(&Path)) {
     f.ok(&["import", "--change", "CMD [\"sh\"]", s(&out), name]);
 }
 
+/// Waits until the container's command has created `/tmp/ready`.
+fn wait_until_ready(f: &Fixture, name: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !f
+        .berth(&["exec", name, "test", "-e", "/tmp/ready"])
+        .status
+        .success()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} never got ready"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 fn sha256(path: &str) -> String {
     let out = Command::new("sha256sum").arg(path).output().unwrap();
     assert!(out.status.success());
@@ -314,8 +330,9 @@ fn cp_through_container_symlinks_stays_inside() {
         "sh",
         "-c",
         "ln -s / /tmp/link; ln -s ../../../../.. /tmp/up; \
-         echo container-shadow > /etc/shadow; exec sleep 600",
+         echo container-shadow > /etc/shadow; touch /tmp/ready; exec sleep 600",
     ]);
+    wait_until_ready(&f, "box");
     let marker_name = format!("berth-marker-{}", std::process::id());
     let file = f.dir.path().join("marker");
     std::fs::write(&file, "from host\n").unwrap();
