@@ -72,6 +72,9 @@ pub enum WhiteoutMode {
     /// Convert them to overlayfs form: a 0/0 character device for a deleted
     /// name, `trusted.overlay.opaque=y` on an opaque directory.
     Overlay,
+    /// Not whiteouts at all: `.wh.` names are ordinary files (a copy of
+    /// user files, as `docker cp` extracts them).
+    Literal,
 }
 
 /// Options for [`apply_layer`].
@@ -298,9 +301,11 @@ impl Applier<'_> {
             self.stats.skipped += 1;
             return Ok(());
         };
-        if parents
-            .iter()
-            .any(|p| p.as_bytes().starts_with(WHITEOUT_PREFIX.as_bytes()))
+        let whiteouts = self.opts.whiteout_mode != WhiteoutMode::Literal;
+        if whiteouts
+            && parents
+                .iter()
+                .any(|p| p.as_bytes().starts_with(WHITEOUT_PREFIX.as_bytes()))
         {
             return Err(Error::entry(&raw, "whiteout name used as a directory"));
         }
@@ -313,7 +318,7 @@ impl Applier<'_> {
         if !plain_file || replaces_cached {
             self.parent_cache = None;
         }
-        if name.as_bytes().starts_with(WHITEOUT_PREFIX.as_bytes()) {
+        if whiteouts && name.as_bytes().starts_with(WHITEOUT_PREFIX.as_bytes()) {
             return self.whiteout(&raw, parents, name);
         }
         let meta = self.meta(&raw, entry)?;
@@ -475,7 +480,7 @@ impl Applier<'_> {
                     rustix::fs::fsetxattr(&dir, OVERLAY_OPAQUE_XATTR, b"y", XattrFlags::empty())
                         .at(&dir_path)?;
                 }
-                WhiteoutMode::Remove => {
+                WhiteoutMode::Remove | WhiteoutMode::Literal => {
                     let prefix = join(parents);
                     let layer_paths = &self.layer_paths;
                     clear_dir(&dir, |child| {
@@ -508,7 +513,7 @@ impl Applier<'_> {
         comps.push(victim.to_os_string());
         let path = self.rel_path(&comps);
         match self.opts.whiteout_mode {
-            WhiteoutMode::Remove => {
+            WhiteoutMode::Remove | WhiteoutMode::Literal => {
                 if let Some(dir) = self.open_parent(raw, parents, false)? {
                     remove_all_at(&dir, victim).at(&path)?;
                 }

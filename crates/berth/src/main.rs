@@ -137,9 +137,7 @@ fn run_engine_command(
         Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => {
             containers::pause(engine, a, false)
         }
-        Command::Cp(_) | Command::Container(ContainerCommand::Cp(_)) => {
-            Err(CliError::failure("berth cp is not built yet"))
-        }
+        Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => commands::cp::cp(engine, a),
         Command::Stats(_) | Command::Container(ContainerCommand::Stats(_)) => {
             Err(CliError::failure("berth stats is not built yet"))
         }

@@ -123,6 +123,7 @@ pub fn exec(
             ))
             .into());
         }
+        super::prepare::refuse_proc_workdir(&rootfs, &opts.workdir)?;
         process.cwd = opts.workdir.clone();
     }
     if opts.privileged {

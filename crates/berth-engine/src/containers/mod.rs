@@ -6,6 +6,7 @@
 
 pub mod cleanup;
 pub mod config;
+pub mod copy;
 pub mod exec;
 pub mod inspect;
 pub mod logs;

@@ -128,6 +128,7 @@ pub(crate) fn write_bundle(
 
     // Docker creates a missing working directory (inside the root).
     let cwd = &spec.process.cwd;
+    refuse_proc_workdir(&rootfs, cwd)?;
     let in_root = resolve_in_root(&rootfs, cwd, &ResolveOptions::default())
         .map_err(|e| invalid(format!("working directory {cwd}: {e}")))?;
     std::fs::create_dir_all(&in_root).map_err(|e| Error::io(cwd.clone(), e))?;
@@ -137,6 +138,44 @@ pub(crate) fn write_bundle(
     let path = layout.bundle().join("config.json");
     std::fs::write(&path, json).map_err(|e| io(&path, e))?;
     Ok(spec)
+}
+
+/// Refuses a working directory inside a process's `/proc` entry
+/// (`/proc/self/fd/N`, `/proc/1/cwd`, ...), as written or once the
+/// container's symlinks are resolved: those are magic links that can name
+/// a descriptor the runtime leaked, i.e. a directory on the host
+/// (CVE-2024-21626). libcontainer verifies the directory after `chdir`
+/// too; refusing here gives a clear error and creates nothing under
+/// `/proc` in the container's upper dir.
+pub(crate) fn refuse_proc_workdir(rootfs: &Path, cwd: &str) -> Result<()> {
+    let resolved = resolve_in_root(rootfs, cwd, &ResolveOptions::default())
+        .ok()
+        .and_then(|p| p.strip_prefix(rootfs).ok().map(Path::to_path_buf))
+        .unwrap_or_default();
+    for path in [Path::new(cwd), resolved.as_path()] {
+        let mut clean: Vec<&std::ffi::OsStr> = Vec::new();
+        for c in path.components() {
+            match c {
+                std::path::Component::Normal(n) => clean.push(n),
+                std::path::Component::ParentDir => {
+                    clean.pop();
+                }
+                _ => {}
+            }
+        }
+        if let [first, second, ..] = clean.as_slice() {
+            let second = second.to_string_lossy();
+            let magic = second == "self"
+                || second == "thread-self"
+                || second.bytes().all(|b| b.is_ascii_digit());
+            if *first == "proc" && magic {
+                return Err(Error::Invalid(format!(
+                    "the working directory '{cwd}' is invalid: it is inside /proc/{second}, which can lead outside the container"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The container's hostname: `-h`, else the short ID.

@@ -2,6 +2,7 @@
 
 pub mod archive;
 pub mod containers;
+pub mod cp;
 pub mod dockerfile;
 pub mod images;
 pub mod info;
