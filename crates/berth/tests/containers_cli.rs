@@ -671,3 +671,15 @@ fn inspect_shows_mounts_and_port_bindings() {
         .unwrap()
         .starts_with(&c["Config"]["Hostname"].as_str().unwrap()[..12]));
 }
+
+#[test]
+fn invalid_names_are_named_in_the_error() {
+    let f = setup();
+    let out = f.berth(&["create", "--name", "x", "busybox"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("Invalid container name (x)"),
+        "{}",
+        stderr(&out)
+    );
+}

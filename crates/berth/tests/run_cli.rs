@@ -171,7 +171,7 @@ fn a_killed_cli_leaves_the_container_running_and_rm_f_cleans_it() {
         .spawn()
         .unwrap();
     wait_for("the container starts", || {
-        processes_running(&["sleep", "3599"]) == 1
+        processes_running(&["sleep", "3599"]) == 1 && status_of(&f, "fg") == "running"
     });
     child.kill().unwrap(); // SIGKILL: the CLI does no cleanup
     child.wait().unwrap();

@@ -146,10 +146,9 @@ impl Engine {
         let name = match name {
             Some(n) => names::validate(n)
                 .ok_or_else(|| {
-                    Error::Invalid(
+                    Error::Invalid(format!(
                         "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-                            .to_string(),
-                    )
+                    ))
                 })?
                 .to_string(),
             None => self.generated_name(&id)?,
@@ -242,9 +241,9 @@ impl Engine {
         match matches.as_slice() {
             [one] => Ok((*one).clone()),
             [] => Err(Error::NotFound(format!("No such container: {name_or_id}"))),
-            _ => Err(Error::Invalid(
-                "multiple IDs found with provided prefix: {name_or_id}".to_string(),
-            )),
+            _ => Err(Error::Invalid(format!(
+                "multiple IDs found with provided prefix: {name_or_id}"
+            ))),
         }
     }
 
@@ -516,10 +515,9 @@ impl Engine {
     /// `berth rename`.
     pub fn rename_container(&mut self, container: &Container, new_name: &str) -> Result<()> {
         let name = names::validate(new_name).ok_or_else(|| {
-            Error::Invalid(
+            Error::Invalid(format!(
                 "Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-                    .to_string(),
-            )
+            ))
         })?;
         if name == container.record.name {
             return Err(Error::Invalid(
