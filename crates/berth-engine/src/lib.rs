@@ -12,7 +12,7 @@
 //! ```
 
 mod archive;
-pub mod config_edit;
+mod build;
 mod error;
 mod images;
 pub mod run;
@@ -26,6 +26,11 @@ pub use archive::{
     Loaded, ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, MAX_ARCHIVE_BYTES, MAX_ENTRIES,
     MAX_ENTRY_BYTES, MAX_JSON_BYTES,
 };
+pub use berth_build::config_edit;
+pub use berth_build::{
+    BuildOptions, BuildOutput, Context as BuildContext, DockerfileSource, ProgressMode,
+};
+pub use build::BuildRequest;
 pub use error::{Error, Result};
 pub use images::{oci_manifest, HistoryRow, ImageSummary, ImportOptions, NewImage, Removed};
 

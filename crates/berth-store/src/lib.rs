@@ -14,6 +14,7 @@
 //! assert!(store.content().size(&digest).unwrap().is_some());
 //! ```
 
+mod build_cache;
 mod check;
 mod content;
 mod error;
@@ -27,6 +28,7 @@ mod snapshots;
 use std::path::{Path, PathBuf};
 
 pub use berth_oci::{Digest, ErrorKind};
+pub use build_cache::{CacheRecord, MAX_CONTEXT_SUMS};
 pub use check::{CheckReport, Fault, FaultKind};
 pub use content::{BlobFault, ContentStore, Ingest};
 pub use error::Error;

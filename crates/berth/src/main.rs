@@ -88,6 +88,7 @@ fn run_engine_command(
         }
         Command::Image(ImageCommand::Prune(a)) => commands::system::prune(engine, a),
         Command::Run(a) => commands::run::run(engine, a),
+        Command::Build(a) => commands::build::build(engine, a),
         Command::System(SystemCommand::Check) => commands::system::check(engine),
         Command::System(SystemCommand::Df) => commands::system::df(engine),
         Command::Version(_)

@@ -1,6 +1,7 @@
 //! One module per verb group; each returns the process exit code.
 
 pub mod archive;
+pub mod build;
 pub mod dockerfile;
 pub mod images;
 pub mod info;

@@ -2,7 +2,7 @@
 //! with Docker's rules: shell form wraps in the image's SHELL (default
 //! `/bin/sh -c`), ENTRYPOINT resets an inherited CMD, relative WORKDIRs
 //! join the previous one, EXPOSE defaults to tcp and expands ranges. Used by
-//! `import --change` and by the builder.
+//! `import --change` (through the engine) and by the builder.
 
 use berth_dockerfile::instructions::{Command, CommandLine, Healthcheck};
 use berth_oci::{ContainerConfig, Healthcheck as ConfigHealthcheck};
