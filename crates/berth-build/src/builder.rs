@@ -110,6 +110,8 @@ struct Builder<'a, 'w> {
     context: &'a Context,
     opts: &'a BuildOptions,
     plan: Plan,
+    /// The stages each stage needs (its base and `--from`s).
+    deps: Vec<Vec<usize>>,
     meta_env: Env,
     file: String,
     lines: Vec<String>,
@@ -218,6 +220,7 @@ pub fn build(
         context,
         opts,
         plan,
+        deps,
         meta_env,
         file,
         lines,
@@ -434,18 +437,14 @@ impl<'a, 'w> Builder<'a, 'w> {
             })
             .count();
         let mut step_no = 1;
-        // FROM.
-        let lexer_env = self.meta_env.clone();
-        let (base, _) = stages::expand_command(
-            &Command::From(stage.from.clone()),
-            self.plan.escape,
-            &lexer_env,
-        )
-        .map_err(|e| self.err_at(e.to_string(), stage.from.image.span))?;
-        let Command::From(from) = base else {
-            return Err(Error::Invalid("FROM expected".into()));
-        };
-        let base_name = from.image.text.clone();
+        // Stages this one needs are built first (as BuildKit schedules them).
+        for dep in self.deps.get(index).cloned().unwrap_or_default() {
+            self.stage(dep, path)?;
+        }
+        // FROM, expanded with the global ARGs only.
+        let base_name = berth_dockerfile::shell::Lexer::new(self.plan.escape)
+            .process_word(&stage.from.image.text, &self.meta_env)
+            .map_err(|e| self.err_at(e.to_string(), stage.from.image.span))?;
         let mut state = match self.plan.resolve(&base_name, index, true) {
             StageRef::Stage(i) => self.stage(i, path)?,
             StageRef::Image(name) => {
@@ -459,6 +458,13 @@ impl<'a, 'w> Builder<'a, 'w> {
         // A stage's history time starts at the base's.
         if state.time.is_empty() {
             state.time = self.build_time.clone();
+        }
+        // BuildKit gives every stage a PATH when its base has none.
+        let container = state.container();
+        if !container.env.iter().any(|e| e.starts_with("PATH=")) {
+            container
+                .env
+                .insert(0, format!("PATH={}", berth_runtime::spec::DEFAULT_PATH));
         }
         let mut args = Env::new();
         let meta_names: Vec<String> = self.plan.meta_args.iter().map(|a| a.name.clone()).collect();
