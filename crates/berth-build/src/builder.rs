@@ -467,6 +467,8 @@ impl<'a, 'w> Builder<'a, 'w> {
                 .insert(0, format!("PATH={}", berth_runtime::spec::DEFAULT_PATH));
         }
         let mut args = Env::new();
+        // Whether this stage set CMD (a later ENTRYPOINT then keeps it).
+        let mut cmd_set = false;
         let meta_names: Vec<String> = self.plan.meta_args.iter().map(|a| a.name.clone()).collect();
         for inst in &stage.instructions {
             let span = inst.span;
@@ -533,9 +535,11 @@ impl<'a, 'w> Builder<'a, 'w> {
                     } else {
                         container.shell.clone()
                     };
-                    ConfigEditor::new(&mut container)
+                    let mut editor = ConfigEditor::with_cmd_set(&mut container, cmd_set);
+                    editor
                         .apply(other)
                         .map_err(|e| self.err_at(e.to_string(), span))?;
+                    cmd_set = editor.cmd_set();
                     let argv = match other {
                         Command::Cmd(l) | Command::Entrypoint(l) => Some(history::argv(l, &shell)),
                         _ => None,
@@ -880,28 +884,21 @@ impl<'a, 'w> Builder<'a, 'w> {
             let base = crate::context::clean_relative(src).unwrap_or_default();
             for mut entries in trees {
                 if let Some(m) = &exclude {
-                    let top = entries.first().map(|e| e.path.clone());
-                    let top_rel = top
-                        .as_ref()
-                        .and_then(|p| {
-                            let root = view
-                                .as_ref()
-                                .map(|v| v.root.clone())
-                                .or_else(|| self.context.root().map(|r| r.to_path_buf()))?;
-                            p.strip_prefix(root)
-                                .ok()
-                                .map(|r| r.to_string_lossy().into_owned())
-                        })
-                        .unwrap_or_else(|| base.clone());
+                    // Patterns apply below the source (BuildKit copies with
+                    // the source as root), and to a matched top entry's name.
+                    let top_excluded = entries.first().is_some_and(|top| {
+                        let name = top
+                            .path
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        !top.meta.is_dir() && m.matches_or_parent_matches(&name).unwrap_or(false)
+                    });
+                    if top_excluded {
+                        continue;
+                    }
                     entries.retain(|e| {
-                        let full = if e.rel.is_empty() {
-                            top_rel.clone()
-                        } else if top_rel.is_empty() {
-                            e.rel.clone()
-                        } else {
-                            format!("{top_rel}/{}", e.rel)
-                        };
-                        e.rel.is_empty() || !m.matches_or_parent_matches(&full).unwrap_or(false)
+                        e.rel.is_empty() || !m.matches_or_parent_matches(&e.rel).unwrap_or(false)
                     });
                 }
                 let name = entries

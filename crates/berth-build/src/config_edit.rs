@@ -28,6 +28,17 @@ impl<'a> ConfigEditor<'a> {
         }
     }
 
+    /// An editor that knows whether an earlier instruction of the same
+    /// stage set CMD (the builder edits one instruction at a time).
+    pub fn with_cmd_set(config: &'a mut ContainerConfig, cmd_set: bool) -> Self {
+        ConfigEditor { config, cmd_set }
+    }
+
+    /// True once CMD was set through this editor (or before it).
+    pub fn cmd_set(&self) -> bool {
+        self.cmd_set
+    }
+
     fn shell(&self) -> Vec<String> {
         if self.config.shell.is_empty() {
             DEFAULT_SHELL.iter().map(|s| s.to_string()).collect()
