@@ -59,16 +59,6 @@ fn build_ok(f: &Fixture, ctx: &Path, args: &[&str]) -> Built {
     b
 }
 
-/// The image ID of `-q` output.
-fn build_id(f: &Fixture, ctx: &Path, args: &[&str]) -> String {
-    let mut all = vec!["-q"];
-    all.extend_from_slice(args);
-    let b = build_ok(f, ctx, &all);
-    let id = b.stdout.trim().to_string();
-    assert!(id.starts_with("sha256:"), "{}", b.stdout);
-    id
-}
-
 fn inspect(f: &Fixture, image: &str) -> Value {
     let out = f.ok(&["inspect", image]);
     let v: Value = serde_json::from_str(&out).unwrap();
