@@ -674,3 +674,81 @@ fn stdin_contexts_and_output_flags() {
     assert!(id.starts_with("sha256:"));
     assert!(f.ok(&["images", "-q", "--no-trunc"]).contains(&id));
 }
+
+/// Pids of processes whose cgroup is one of this store's step containers.
+fn step_processes(f: &Fixture) -> Vec<i32> {
+    let ids: Vec<String> = std::fs::read_dir(f.root().join("containers"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.ends_with(".lock"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cgroup = std::fs::read_to_string(entry.path().join("cgroup")).unwrap_or_default();
+        // The command itself, past libcontainer's set-up processes (which
+        // hold copies of berth's descriptors until they exec).
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if ids.iter().any(|id| cgroup.contains(id.as_str())) && cmdline.starts_with(b"sleep\0") {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_killed_build_leaves_a_clean_store() {
+    let f = setup();
+    let ctx = context(
+        &f,
+        "killed",
+        &format!("FROM {BASE}\nCOPY f /f\nRUN sleep 3597\n"),
+        &[("f", "x")],
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("--root")
+        .arg(f.root())
+        .args(["build", "-q", ctx.to_str().unwrap()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while step_processes(&f).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the RUN step did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: no cleanup by berth itself
+    child.wait().unwrap();
+    // The next command opening the store stops and removes what is left.
+    f.ok(&["images", "-q"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        if !mounts.contains(&f.root().display().to_string()) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "a mount is left");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_nothing_left(&f);
+    // The build runs again from the cached COPY.
+    let b = build_ok(
+        &f,
+        &context(
+            &f,
+            "killed",
+            &format!("FROM {BASE}\nCOPY f /f\nRUN true\n"),
+            &[("f", "x")],
+        ),
+        &[],
+    );
+    assert_eq!(cached_count(&b.stderr), 1, "{}", b.stderr);
+}
