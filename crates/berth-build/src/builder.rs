@@ -123,6 +123,8 @@ struct Builder<'a, 'w> {
     cached: usize,
     /// Context checksums learnt this build, written at the end.
     new_sums: Vec<(String, String, String)>,
+    /// ARG names declared by the stages that were built.
+    consumed: std::collections::BTreeSet<String>,
 }
 
 /// Runs a build: `context` supplies the files, `opts` the Dockerfile and
@@ -231,8 +233,28 @@ pub fn build(
         steps: 0,
         cached: 0,
         new_sums: Vec::new(),
+        consumed: std::collections::BTreeSet::new(),
     };
     let result = builder.stage(target, &mut Vec::new());
+    if result.is_ok() {
+        let unused: Vec<&str> = opts
+            .build_args
+            .keys()
+            .map(String::as_str)
+            .filter(|k| {
+                !builder.consumed.contains(*k)
+                    && !stages::PREDEFINED_ARGS.contains(k)
+                    && !builder.plan.meta_args.iter().any(|a| a.name == *k)
+            })
+            .collect();
+        if !unused.is_empty() && !builder.progress.quiet {
+            let _ = writeln!(
+                builder.progress.out,
+                "[Warning] One or more build-args [{}] were not consumed",
+                unused.join(" ")
+            );
+        }
+    }
     let sums = std::mem::take(&mut builder.new_sums);
     builder
         .backend
@@ -475,6 +497,7 @@ impl<'a, 'w> Builder<'a, 'w> {
             if let Command::Arg(decls) = &inst.command {
                 let mut resolved = Vec::new();
                 for decl in decls {
+                    self.consumed.insert(decl.name.clone());
                     let env = self.expansion_env(&args, &state);
                     let default = match &decl.default {
                         Some(d) => Some(
@@ -674,6 +697,15 @@ impl<'a, 'w> Builder<'a, 'w> {
         let arg_pairs: Vec<(String, String)> = args.pairs().to_vec();
         match command {
             Command::Run(run) => {
+                if let Some(m) = run.mounts.first() {
+                    return Err(self.err_at(
+                        format!("RUN --mount (type {:?}) is not supported yet", m.kind),
+                        span,
+                    ));
+                }
+                if run.security == Some(berth_dockerfile::instructions::Security::Insecure) {
+                    return Err(self.err_at("RUN --security=insecure is not supported", span));
+                }
                 let container = state.container_ref();
                 let shell: Vec<String> = if container.shell.is_empty() {
                     DEFAULT_SHELL.iter().map(|s| s.to_string()).collect()

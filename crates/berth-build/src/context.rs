@@ -319,11 +319,25 @@ pub(crate) fn source_trees(
         matches = kept;
     } else {
         let path = root.join(rel);
-        let present = std::fs::symlink_metadata(&path).is_ok();
-        if !present || (!rel.is_empty() && excluded(matcher, rel)?) {
-            return Err(Error::NotFound(format!(
+        let not_found = || {
+            Error::NotFound(format!(
                 "failed to compute cache key: failed to calculate checksum of ref: \"/{rel}\": not found"
-            )));
+            ))
+        };
+        let meta = std::fs::symlink_metadata(&path).map_err(|_| not_found())?;
+        if !rel.is_empty() && excluded(matcher, rel)? {
+            // An excluded directory still holds what `!` patterns re-include.
+            let reincluded = match matcher {
+                Some(m) if meta.is_dir() && m.has_exclusions() => {
+                    let tree = walk(root, rel, matcher)?;
+                    (tree.len() > 1).then_some(tree)
+                }
+                _ => None,
+            };
+            return match reincluded {
+                Some(tree) => Ok(vec![tree]),
+                None => Err(not_found()),
+            };
         }
         matches = vec![rel.to_string()];
     }
