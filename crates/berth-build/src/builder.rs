@@ -755,34 +755,7 @@ impl<'a, 'w> Builder<'a, 'w> {
                     progress.line(n, t, line)
                 })?;
                 if result.code != 0 {
-                    let mut msg = String::new();
-                    for l in &result.tail {
-                        msg.push_str(&format!("{n} {l}\n"));
-                    }
-                    let quoted = argv.join(" ");
-                    self.progress.note(n, &format!("ERROR: process \"{quoted}\" did not complete successfully: exit code: {}", result.code));
-                    let _ = msg;
-                    let mut err = format!(
-                        "process \"{quoted}\" did not complete successfully: exit code: {}",
-                        result.code
-                    );
-                    let refs: Vec<&str> = self.lines.iter().map(String::as_str).collect();
-                    let line = span.start.line;
-                    if let Some(text) = (line as usize).checked_sub(1).and_then(|i| refs.get(i)) {
-                        err = format!(
-                            "{err}\n{}:{line}\n--------------------\n {line:>3} | >>> {text}\n--------------------",
-                            self.file
-                        );
-                    }
-                    if !result.tail.is_empty() {
-                        err = format!(
-                            "{err}\noutput (last {} lines):\n{}",
-                            result.tail.len(),
-                            result.tail.join("\n")
-                        );
-                    }
-                    let _ = stage_index;
-                    return Err(Error::StepFailed(err));
+                    return Err(self.run_failed(&argv, &result, span, n));
                 }
                 self.commit(step, state, &inputs, n, t, created_by)
             }
@@ -1044,6 +1017,41 @@ impl<'a, 'w> Builder<'a, 'w> {
         copy::apply(&step.rootfs, &plan).map_err(|e| self.err_at(e.to_string(), span))?;
         drop(view);
         self.commit(step, state, &inputs, n, t, created_by)
+    }
+
+    /// Docker's report of a failed RUN: the process, its exit code, the
+    /// Dockerfile line and the tail of its output.
+    fn run_failed(
+        &mut self,
+        argv: &[String],
+        result: &exec::RunResult,
+        span: Span,
+        n: usize,
+    ) -> Error {
+        let process = argv.join(" ");
+        let mut err = format!(
+            "process \"{process}\" did not complete successfully: exit code: {}",
+            result.code
+        );
+        self.progress.note(n, &format!("ERROR: {err}"));
+        let line = span.start.line;
+        if let Some(text) = (line as usize)
+            .checked_sub(1)
+            .and_then(|i| self.lines.get(i))
+        {
+            err = format!(
+                "{err}\n{}:{line}\n--------------------\n {line:>3} | >>> {text}\n--------------------",
+                self.file
+            );
+        }
+        if !result.tail.is_empty() {
+            err = format!(
+                "{err}\noutput (last {} lines):\n{}",
+                result.tail.len(),
+                result.tail.join("\n")
+            );
+        }
+        Error::StepFailed(err)
     }
 
     /// Reuses a cached result for `inputs`; false on a miss.

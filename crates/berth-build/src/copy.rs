@@ -229,8 +229,7 @@ fn copy_entry(e: &SourceEntry, host: &Path, attrs: &Attrs) -> Result<()> {
         let target = std::fs::read_link(&e.path).map_err(|err| Error::io(e.path.display(), err))?;
         std::os::unix::fs::symlink(&target, host).map_err(|err| Error::io(host.display(), err))?;
     } else if ft.is_file() {
-        clear(host, false)?;
-        std::fs::copy(&e.path, host).map_err(|err| Error::io(host.display(), err))?;
+        return copy_file(e, host, attrs);
     } else {
         // Devices, fifos and sockets are not copied from a context.
         return Ok(());
@@ -243,6 +242,51 @@ fn copy_entry(e: &SourceEntry, host: &Path, attrs: &Attrs) -> Result<()> {
             .map_err(|err| Error::io(host.display(), err))?;
     }
     Ok(())
+}
+
+/// A regular file, its owner, mode and mtime set through its descriptor
+/// (path lookups through overlayfs are what a big COPY spends its time on).
+fn copy_file(e: &SourceEntry, host: &Path, attrs: &Attrs) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let create = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(host)
+    };
+    let mut dst = match create() {
+        Ok(f) => f,
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            clear(host, false)?;
+            create().map_err(|err| Error::io(host.display(), err))?
+        }
+        Err(err) => return Err(Error::io(host.display(), err)),
+    };
+    let mut src = std::fs::File::open(&e.path).map_err(|err| Error::io(e.path.display(), err))?;
+    std::io::copy(&mut src, &mut dst).map_err(|err| Error::io(host.display(), err))?;
+    let (uid, gid) = attrs.owner.unwrap_or((e.meta.uid(), e.meta.gid()));
+    rustix::fs::fchown(
+        &dst,
+        Some(rustix::fs::Uid::from_raw(uid)),
+        Some(rustix::fs::Gid::from_raw(gid)),
+    )
+    .map_err(|err| Error::io(host.display(), err.into()))?;
+    let mode = attrs.mode.unwrap_or(e.meta.mode() & 0o7777);
+    rustix::fs::fchmod(&dst, rustix::fs::Mode::from_raw_mode(mode))
+        .map_err(|err| Error::io(host.display(), err.into()))?;
+    let t = Timespec {
+        tv_sec: e.meta.mtime(),
+        tv_nsec: e.meta.mtime_nsec() as _,
+    };
+    rustix::fs::futimens(
+        &dst,
+        &Timestamps {
+            last_access: t,
+            last_modification: t,
+        },
+    )
+    .map_err(|err| Error::io(host.display(), err.into()))
 }
 
 /// True when `path` starts like a tar archive (any supported compression).
@@ -309,22 +353,37 @@ pub(crate) fn apply(root: &Path, plan: &CopyPlan) -> Result<()> {
         } else {
             base.clone()
         };
-        let mut dirs = Vec::new();
+        let mut dirs: Vec<(PathBuf, &SourceEntry)> = Vec::new();
+        // Host paths of the directories copied so far, by source path:
+        // each is a real directory now, so its children need no resolving.
+        let mut dir_hosts: std::collections::HashMap<&str, PathBuf> =
+            std::collections::HashMap::new();
+        if top_is_dir {
+            let host = resolve_in_root(root, &top_target, &ResolveOptions::default())?;
+            dir_hosts.insert("", host);
+        }
         for e in &source.entries {
-            let target = if e.rel.is_empty() {
-                top_target.clone()
-            } else {
-                join(&top_target, &e.rel)
-            };
             if e.rel.is_empty() && top_is_dir {
                 // The destination directory itself: contents only.
                 continue;
             }
-            let host = host_path(root, &target, &plan.attrs)?;
+            let (parent, name) = e.rel.rsplit_once('/').unwrap_or(("", e.rel.as_str()));
+            let host = match dir_hosts.get(parent) {
+                Some(dir) if !e.rel.is_empty() => dir.join(name),
+                _ => {
+                    let target = if e.rel.is_empty() {
+                        top_target.clone()
+                    } else {
+                        join(&top_target, &e.rel)
+                    };
+                    host_path(root, &target, &plan.attrs)?
+                }
+            };
             copy_entry(e, &host, &plan.attrs)?;
             if e.meta.is_dir() {
+                dir_hosts.insert(e.rel.as_str(), host.clone());
                 dirs.push((host, e));
-            } else {
+            } else if !e.meta.is_file() {
                 set_mtime(&host, &e.meta)?;
             }
         }
