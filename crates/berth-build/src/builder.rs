@@ -488,11 +488,32 @@ impl<'a, 'w> Builder<'a, 'w> {
                 .env
                 .insert(0, format!("PATH={}", berth_runtime::spec::DEFAULT_PATH));
         }
+        // The base's ONBUILD triggers run first, and are not inherited.
+        let triggers = std::mem::take(&mut state.container().on_build);
+        let mut instructions = Vec::new();
+        for trigger in &triggers {
+            let df = berth_dockerfile::parse_str(trigger).map_err(|e| {
+                self.err_at(format!("ONBUILD {trigger}: {}", e.message()), stage.span)
+            })?;
+            for node in &df.instructions {
+                let command = berth_dockerfile::instructions::parse_instruction(node)
+                    .map_err(|e| self.err_at(format!("ONBUILD {trigger}: {e}"), stage.span))?;
+                instructions.push((
+                    berth_dockerfile::stages::StageInstruction {
+                        command,
+                        keyword_span: stage.from.image.span,
+                        span: stage.from.image.span,
+                    },
+                    true,
+                ));
+            }
+        }
+        instructions.extend(stage.instructions.iter().cloned().map(|i| (i, false)));
         let mut args = Env::new();
         // Whether this stage set CMD (a later ENTRYPOINT then keeps it).
         let mut cmd_set = false;
         let meta_names: Vec<String> = self.plan.meta_args.iter().map(|a| a.name.clone()).collect();
-        for inst in &stage.instructions {
+        for (inst, is_trigger) in &instructions {
             let span = inst.span;
             if let Command::Arg(decls) = &inst.command {
                 let mut resolved = Vec::new();
@@ -543,12 +564,20 @@ impl<'a, 'w> Builder<'a, 'w> {
                 .map_err(|e| self.err_at(e.to_string(), span))?;
             match &command {
                 Command::Run(_) | Command::Copy(_) | Command::Add(_) | Command::Workdir(_) => {
-                    step_no += 1;
-                    let label = format!(
-                        "{} {}",
-                        self.stage_label(index, step_no, total),
-                        describe(&command)
-                    );
+                    let label = if *is_trigger {
+                        format!(
+                            "{} ONBUILD {}",
+                            self.stage_label(index, step_no, total),
+                            describe(&command)
+                        )
+                    } else {
+                        step_no += 1;
+                        format!(
+                            "{} {}",
+                            self.stage_label(index, step_no, total),
+                            describe(&command)
+                        )
+                    };
                     self.fs_step(index, &command, &label, &args, &mut state, span, path)?;
                 }
                 other => {
@@ -619,10 +648,6 @@ impl<'a, 'w> Builder<'a, 'w> {
         let mut config = self.backend.image_config(&id)?;
         if config.config.is_none() {
             config.config = Some(ContainerConfig::default());
-        }
-        // ONBUILD triggers are not inherited.
-        if let Some(c) = config.config.as_mut() {
-            c.on_build.clear();
         }
         let meta = self.backend.store().meta();
         let record = meta
@@ -713,9 +738,12 @@ impl<'a, 'w> Builder<'a, 'w> {
                     container.shell.clone()
                 };
                 let argv = run_argv(run, &shell);
+                use berth_dockerfile::instructions::NetworkMode;
                 let network = match run.network {
-                    Some(berth_dockerfile::instructions::NetworkMode::None) => "none",
-                    _ => "host",
+                    Some(NetworkMode::None) => "none",
+                    Some(NetworkMode::Host) => "host",
+                    Some(NetworkMode::Default) | None if self.opts.network_none => "none",
+                    Some(NetworkMode::Default) | None => "host",
                 };
                 let inputs = format!(
                     "step={step_text}\nparent={parent}\n{}args={}\nnetwork={network}\nargv={}\n",

@@ -92,6 +92,9 @@ pub struct BuildOptions {
     pub platform: Option<String>,
     /// Say which input changed for each step that missed the cache.
     pub debug_cache: bool,
+    /// `--network=none`: RUN steps without `--network` get no network
+    /// (the default is the host's; the bridge network comes later).
+    pub network_none: bool,
     pub progress: ProgressMode,
 }
 
@@ -105,6 +108,7 @@ impl Default for BuildOptions {
             labels: BTreeMap::new(),
             platform: None,
             debug_cache: false,
+            network_none: false,
             progress: ProgressMode::Plain,
         }
     }

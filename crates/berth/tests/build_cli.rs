@@ -752,3 +752,55 @@ fn a_killed_build_leaves_a_clean_store() {
     );
     assert_eq!(cached_count(&b.stderr), 1, "{}", b.stderr);
 }
+
+#[test]
+fn onbuild_triggers_and_run_networks() {
+    let f = setup();
+    let ctx = context(
+        &f,
+        "parent",
+        &format!("FROM {BASE}\nONBUILD RUN echo triggered > /trig\nONBUILD ENV T=1\n"),
+        &[],
+    );
+    build_ok(&f, &ctx, &["-t", "parent"]);
+    let c = inspect(&f, "parent")["Config"].clone();
+    assert_eq!(
+        c["OnBuild"],
+        serde_json::json!(["RUN echo triggered > /trig", "ENV T=1"])
+    );
+    let ctx = context(
+        &f,
+        "child",
+        "FROM parent\nRUN --network=none ls /sys/class/net > /none.txt\nRUN ls /sys/class/net > /host.txt\n",
+        &[],
+    );
+    let b = build_ok(&f, &ctx, &["-t", "child"]);
+    assert!(
+        b.stderr.contains("ONBUILD RUN echo triggered"),
+        "{}",
+        b.stderr
+    );
+    assert_eq!(sh(&f, "child", "cat /trig; echo $T"), "triggered\n1\n");
+    let c = inspect(&f, "child")["Config"].clone();
+    assert!(
+        c["OnBuild"].is_null() || c["OnBuild"] == serde_json::json!([]),
+        "{c}"
+    );
+    assert_eq!(sh(&f, "child", "cat /none.txt"), "lo\n");
+    // The default is the host's network for now (the bridge comes later).
+    let host_ifaces = std::fs::read_dir("/sys/class/net").unwrap().count();
+    assert_eq!(
+        sh(&f, "child", "cat /host.txt").lines().count(),
+        host_ifaces
+    );
+
+    // --network=none for the whole build.
+    let ctx = context(
+        &f,
+        "nonet",
+        &format!("FROM {BASE}\nRUN ls /sys/class/net > /n.txt\n"),
+        &[],
+    );
+    build_ok(&f, &ctx, &["-t", "nonet", "--network", "none"]);
+    assert_eq!(sh(&f, "nonet", "cat /n.txt"), "lo\n");
+}

@@ -72,14 +72,15 @@ pub fn build(engine: &mut Engine, args: &BuildArgs) -> Result<(), CliError> {
             )))
         }
     };
-    match args.network.as_str() {
-        "default" | "host" => {}
+    let network_none = match args.network.as_str() {
+        "default" | "host" => false,
+        "none" => true,
         other => {
             return Err(CliError::usage(format!(
-                "network mode {other:?} is not supported by berth build yet (use default or host)"
+                "network mode {other:?} is not supported by berth build yet (use default, host or none)"
             )))
         }
-    }
+    };
     if args.context.contains("://") || args.context.starts_with("git@") {
         return Err(CliError::failure(format!(
             "unable to prepare context: remote contexts ({}) are not supported yet",
@@ -137,6 +138,7 @@ pub fn build(engine: &mut Engine, args: &BuildArgs) -> Result<(), CliError> {
             labels: key_values(&args.labels, false),
             platform: args.platform.clone(),
             debug_cache: args.debug_cache,
+            network_none,
             progress,
         },
         tags: args.tags.clone(),
