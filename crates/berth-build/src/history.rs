@@ -1,6 +1,7 @@
-//! `created_by` texts of history entries, as BuildKit writes them.
+//! The texts of steps: how BuildKit shows an instruction, the argv of a
+//! RUN, and the `created_by` of history entries.
 
-use berth_dockerfile::instructions::{Command, CommandLine, Healthcheck};
+use berth_dockerfile::instructions::{Command, CommandLine, Healthcheck, Run};
 
 fn json_array(v: &[String]) -> String {
     serde_json::to_string(v).unwrap_or_default()
@@ -91,6 +92,97 @@ pub(crate) fn argv(line: &CommandLine, shell: &[String]) -> Vec<String> {
         CommandLine::Shell(s) => {
             let mut v = shell.to_vec();
             v.push(s.clone());
+            v
+        }
+    }
+}
+
+/// The instruction words BuildKit shows for a step.
+pub(crate) fn describe(command: &Command) -> String {
+    match command {
+        Command::Run(r) => match &r.command {
+            CommandLine::Shell(s) => format!("RUN {s}"),
+            CommandLine::Exec(v) => format!("RUN {}", serde_json::to_string(v).unwrap_or_default()),
+        },
+        Command::Copy(c) => {
+            let mut s = String::from("COPY ");
+            if let Some(f) = &c.from {
+                s.push_str(&format!("--from={f} "));
+            }
+            if let Some(o) = &c.chown {
+                s.push_str(&format!("--chown={o} "));
+            }
+            if let Some(m) = &c.chmod {
+                s.push_str(&format!("--chmod={m} "));
+            }
+            for e in &c.exclude {
+                s.push_str(&format!("--exclude={e} "));
+            }
+            if c.parents {
+                s.push_str("--parents ");
+            }
+            for w in &c.paths.sources {
+                s.push_str(&w.text);
+                s.push(' ');
+            }
+            for f in &c.paths.inline {
+                s.push_str(&format!("<<{} ", f.name));
+            }
+            s.push_str(&c.paths.dest.text);
+            s
+        }
+        Command::Add(a) => {
+            let mut s = String::from("ADD ");
+            if let Some(o) = &a.chown {
+                s.push_str(&format!("--chown={o} "));
+            }
+            if let Some(m) = &a.chmod {
+                s.push_str(&format!("--chmod={m} "));
+            }
+            for w in &a.paths.sources {
+                s.push_str(&w.text);
+                s.push(' ');
+            }
+            s.push_str(&a.paths.dest.text);
+            s
+        }
+        Command::Workdir(w) => format!("WORKDIR {}", w.text),
+        other => other.name().to_string(),
+    }
+}
+
+/// The argv of a RUN: exec form as is; shell form in SHELL; a heredoc
+/// script given to the shell with its body.
+pub(crate) fn run_argv(run: &Run, shell: &[String]) -> Vec<String> {
+    match &run.command {
+        CommandLine::Exec(v) => v.clone(),
+        CommandLine::Shell(s) if run.files.is_empty() => {
+            let mut v = shell.to_vec();
+            v.push(s.clone());
+            v
+        }
+        CommandLine::Shell(s) => {
+            let trimmed = s.trim();
+            let only_heredoc = trimmed.starts_with("<<")
+                && !trimmed.contains(char::is_whitespace)
+                && run.files.len() == 1;
+            let script = match (only_heredoc, run.files.first()) {
+                (true, Some(f)) => f.data.clone(),
+                _ => {
+                    let mut script = s.clone();
+                    for f in &run.files {
+                        script.push('\n');
+                        script.push_str(&f.data);
+                        if !f.data.ends_with('\n') {
+                            script.push('\n');
+                        }
+                        script.push_str(&f.name);
+                    }
+                    script
+                }
+            };
+            let mut v = shell.to_vec();
+            v.push(script);
             v
         }
     }

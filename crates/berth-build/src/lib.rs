@@ -39,6 +39,8 @@ mod error;
 mod exec;
 mod history;
 mod layer;
+mod progress;
+pub mod time;
 
 use std::collections::BTreeMap;
 

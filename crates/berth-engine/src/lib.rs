@@ -16,7 +16,6 @@ mod build;
 mod error;
 mod images;
 pub mod run;
-pub mod time;
 
 use std::path::Path;
 
@@ -26,7 +25,7 @@ pub use archive::{
     Loaded, ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, MAX_ARCHIVE_BYTES, MAX_ENTRIES,
     MAX_ENTRY_BYTES, MAX_JSON_BYTES,
 };
-pub use berth_build::config_edit;
+pub use berth_build::{config_edit, time};
 pub use berth_build::{
     BuildOptions, BuildOutput, Context as BuildContext, DockerfileSource, ProgressMode,
 };
