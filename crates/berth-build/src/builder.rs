@@ -455,6 +455,9 @@ impl<'a, 'w> Builder<'a, 'w> {
                         _ => None,
                     };
                     state.config.config = Some(container);
+                    if let Command::Maintainer(name) = other {
+                        state.config.author = name.clone();
+                    }
                     let created_by = history::metadata(other, argv.as_deref());
                     state.push_history(created_by, true);
                 }

@@ -14,6 +14,7 @@ use berth_launch::{launch, Stdio};
 use berth_oci::ImageConfig;
 use berth_runtime::{build_spec, NetworkNamespace, RunOptions};
 
+use crate::history::RunCommand;
 use crate::layer::StepDir;
 use crate::{Error, Result};
 
@@ -51,7 +52,7 @@ fn read_in_root(rootfs: &Path, path: &str) -> String {
 pub(crate) fn run_step(
     step: &StepDir,
     config: &ImageConfig,
-    argv: Vec<String>,
+    command: &RunCommand,
     network: NetworkNamespace,
     on_line: &mut dyn FnMut(&str),
 ) -> Result<RunResult> {
@@ -74,7 +75,7 @@ pub(crate) fn run_step(
         Ok(p)
     };
     let opts = RunOptions {
-        entrypoint: Some(argv),
+        entrypoint: Some(command.argv.clone()),
         network,
         hosts_file: Some(etc(
             "hosts",
@@ -100,9 +101,16 @@ pub(crate) fn run_step(
         .map_err(|e| Error::io("pipe", e.into()))?;
     let writer2: OwnedFd =
         rustix::io::fcntl_dupfd_cloexec(&writer, 3).map_err(|e| Error::io("pipe", e.into()))?;
-    let null = std::fs::File::open("/dev/null").map_err(|e| Error::io("/dev/null", e))?;
+    let stdin = match &command.stdin {
+        Some(script) => {
+            let path = step.path().join("script");
+            std::fs::write(&path, script).map_err(|e| Error::io(path.display(), e))?;
+            std::fs::File::open(&path).map_err(|e| Error::io(path.display(), e))?
+        }
+        None => std::fs::File::open("/dev/null").map_err(|e| Error::io("/dev/null", e))?,
+    };
     let stdio = Stdio {
-        stdin: Some(null.into()),
+        stdin: Some(stdin.into()),
         stdout: Some(writer),
         stderr: Some(writer2),
     };

@@ -151,23 +151,54 @@ pub(crate) fn describe(command: &Command) -> String {
     }
 }
 
+/// How a RUN runs: its argv, and a script for its standard input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RunCommand {
+    pub argv: Vec<String>,
+    /// A heredoc with a `#!` line: its interpreter reads it from stdin.
+    pub stdin: Option<String>,
+}
+
 /// The argv of a RUN: exec form as is; shell form in SHELL; a heredoc
-/// script given to the shell with its body.
-pub(crate) fn run_argv(run: &Run, shell: &[String]) -> Vec<String> {
-    match &run.command {
-        CommandLine::Exec(v) => v.clone(),
-        CommandLine::Shell(s) if run.files.is_empty() => {
-            let mut v = shell.to_vec();
-            v.push(s.clone());
-            v
+/// script given to the shell with its body, or, when it starts with `#!`,
+/// to its interpreter on standard input.
+pub(crate) fn run_command(run: &Run, shell: &[String]) -> RunCommand {
+    let argv = |script: String| {
+        let mut v = shell.to_vec();
+        v.push(script);
+        RunCommand {
+            argv: v,
+            stdin: None,
         }
+    };
+    match &run.command {
+        CommandLine::Exec(v) => RunCommand {
+            argv: v.clone(),
+            stdin: None,
+        },
+        CommandLine::Shell(s) if run.files.is_empty() => argv(s.clone()),
         CommandLine::Shell(s) => {
             let trimmed = s.trim();
             let only_heredoc = trimmed.starts_with("<<")
                 && !trimmed.contains(char::is_whitespace)
                 && run.files.len() == 1;
-            let script = match (only_heredoc, run.files.first()) {
-                (true, Some(f)) => f.data.clone(),
+            match (only_heredoc, run.files.first()) {
+                (true, Some(f)) => match f.data.strip_prefix("#!") {
+                    Some(rest) => {
+                        let line = rest.lines().next().unwrap_or_default();
+                        let interpreter: Vec<String> =
+                            line.split_whitespace().map(str::to_string).collect();
+                        if interpreter.is_empty() {
+                            argv(f.data.clone())
+                        } else {
+                            RunCommand {
+                                argv: interpreter,
+                                stdin: Some(f.data.clone()),
+                            }
+                        }
+                    }
+                    None => argv(f.data.clone()),
+                },
                 _ => {
                     let mut script = s.clone();
                     for f in &run.files {
@@ -178,12 +209,9 @@ pub(crate) fn run_argv(run: &Run, shell: &[String]) -> Vec<String> {
                         }
                         script.push_str(&f.name);
                     }
-                    script
+                    argv(script)
                 }
-            };
-            let mut v = shell.to_vec();
-            v.push(script);
-            v
+            }
         }
     }
 }

@@ -804,3 +804,27 @@ fn onbuild_triggers_and_run_networks() {
     build_ok(&f, &ctx, &["-t", "nonet", "--network", "none"]);
     assert_eq!(sh(&f, "nonet", "cat /n.txt"), "lo\n");
 }
+
+#[test]
+fn heredocs_parents_and_maintainer() {
+    let f = setup();
+    let dockerfile = format!(
+        "FROM {BASE}\nMAINTAINER someone@example.com\n\
+         RUN <<EOF\necho plain > /plain.out\nEOF\n\
+         RUN <<EOF\n#!/bin/busybox tee /tee.out\nthis text is not a shell script\nEOF\n\
+         RUN cat > /cat.out <<EOT\nfrom cat\nEOT\n\
+         COPY --parents a/b/c.txt a/d.txt /p/\n"
+    );
+    let ctx = context(
+        &f,
+        "heredocs",
+        &dockerfile,
+        &[("a/b/c.txt", "c\n"), ("a/d.txt", "d\n")],
+    );
+    build_ok(&f, &ctx, &["-t", "hd"]);
+    assert_eq!(
+        sh(&f, "hd", "cat /plain.out /tee.out /cat.out; find /p -type f | sort"),
+        "plain\n#!/bin/busybox tee /tee.out\nthis text is not a shell script\nfrom cat\n/p/a/b/c.txt\n/p/a/d.txt\n"
+    );
+    assert_eq!(inspect(&f, "hd")["Author"], "someone@example.com");
+}

@@ -13,7 +13,7 @@ use super::{Builder, State};
 use crate::config_edit::{join_workdir, DEFAULT_SHELL};
 use crate::context::{source_trees, stat_key, SourceEntry};
 use crate::copy::{self, Attrs, CopyPlan, Source};
-use crate::history::{describe, run_argv};
+use crate::history::{describe, run_command};
 use crate::layer::{ReadView, StepDir};
 use crate::{exec, history, Error, Result};
 
@@ -78,7 +78,8 @@ impl Builder<'_, '_> {
                 } else {
                     container.shell.clone()
                 };
-                let argv = run_argv(run, &shell);
+                let command = run_command(run, &shell);
+                let argv = command.argv.clone();
                 use berth_dockerfile::instructions::NetworkMode;
                 let network = match run.network {
                     Some(NetworkMode::None) => "none",
@@ -87,10 +88,11 @@ impl Builder<'_, '_> {
                     Some(NetworkMode::Default) | None => "host",
                 };
                 let inputs = format!(
-                    "step={step_text}\nparent={parent}\n{}args={}\nnetwork={network}\nargv={}\n",
+                    "step={step_text}\nparent={parent}\n{}args={}\nnetwork={network}\nargv={}\nstdin={}\n",
                     Self::config_inputs(state),
                     serde_json::to_string(&arg_pairs).unwrap_or_default(),
                     serde_json::to_string(&argv).unwrap_or_default(),
+                    serde_json::to_string(&command.stdin).unwrap_or_default(),
                 );
                 let created_by = history::run(&argv, &arg_pairs);
                 let (n, t) = self.progress.start(label);
@@ -120,7 +122,7 @@ impl Builder<'_, '_> {
                     NetworkNamespace::Host
                 };
                 let progress = &mut self.progress;
-                let result = exec::run_step(&step, &config, argv.clone(), ns, &mut |line| {
+                let result = exec::run_step(&step, &config, &command, ns, &mut |line| {
                     progress.line(n, t, line)
                 })?;
                 if result.code != 0 {
