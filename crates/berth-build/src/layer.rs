@@ -59,7 +59,10 @@ impl StepDir {
             work: path.join("work"),
             target: path.join("rootfs"),
         };
-        root.mount().map_err(|e| Error::Invalid(e.to_string()))?;
+        // `volatile`: no syncs through the overlay (unmounting would sync
+        // the whole upper filesystem); the layer blob is what is fsynced.
+        root.mount_with_options("volatile")
+            .map_err(|e| Error::Invalid(e.to_string()))?;
         Ok(StepDir {
             rootfs: path.join("rootfs"),
             upper: path.join("upper"),
