@@ -83,6 +83,8 @@ struct Builder<'a, 'w> {
     new_sums: Vec<(String, String, String)>,
     /// ARG names declared by the stages that were built.
     consumed: std::collections::BTreeSet<String>,
+    /// Cache records reused this build.
+    reused: Vec<Digest>,
 }
 
 /// Runs a build: `context` supplies the files, `opts` the Dockerfile and
@@ -195,6 +197,7 @@ pub fn build(
         cached: 0,
         new_sums: Vec::new(),
         consumed: std::collections::BTreeSet::new(),
+        reused: Vec::new(),
     };
     let result = builder.stage(target, &mut Vec::new());
     if result.is_ok() {
@@ -217,11 +220,12 @@ pub fn build(
         }
     }
     let sums = std::mem::take(&mut builder.new_sums);
-    builder
-        .backend
-        .store_mut()
-        .meta_mut()
-        .put_context_sums(&sums)?;
+    let temporary = builder.context.is_temporary();
+    let meta = builder.backend.store_mut().meta_mut();
+    if !temporary {
+        meta.put_context_sums(&sums)?;
+    }
+    meta.touch_cache_records(&builder.reused, crate::time::wall_now())?;
     let mut state = result?;
 
     let (n, t) = builder.progress.start("exporting to image");

@@ -90,6 +90,12 @@ impl Context {
         })
     }
 
+    /// True for a context extracted into a scratch directory (its files'
+    /// checksums are not worth remembering).
+    pub fn is_temporary(&self) -> bool {
+        self._scratch.is_some()
+    }
+
     /// The context directory, if any.
     pub fn root(&self) -> Option<&Path> {
         self.root.as_deref()

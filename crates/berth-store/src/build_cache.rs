@@ -37,7 +37,7 @@ fn digest(text: String) -> rusqlite::Result<Digest> {
 }
 
 impl Metadata {
-    /// The record for `key`, marking it used at `now`.
+    /// The record for `key`.
     pub fn cache_record(&self, key: &Digest) -> Result<Option<CacheRecord>> {
         let row = self
             .conn()
@@ -81,6 +81,21 @@ impl Metadata {
                     now
                 ],
             )?;
+            Ok(())
+        })
+    }
+
+    /// Marks records used at `now` (one transaction).
+    pub fn touch_cache_records(&mut self, keys: &[Digest], now: i64) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.write(|tx| {
+            let mut stmt =
+                tx.prepare_cached("UPDATE build_cache SET last_used = ?2 WHERE key = ?1")?;
+            for key in keys {
+                stmt.execute(params![key.to_string(), now])?;
+            }
             Ok(())
         })
     }

@@ -33,6 +33,7 @@ impl Builder<'_, '_> {
             return Ok(false);
         };
         if record.media_type == EMPTY_LAYER {
+            self.reused.push(key);
             state.time = record.created.clone();
             state.push_history(created_by.to_string(), true);
             self.cached += 1;
@@ -62,13 +63,8 @@ impl Builder<'_, '_> {
                 &record.blob,
             )?;
         }
-        let secs = crate::time::wall_now();
-        let mut touched = record.clone();
-        touched.key = key;
-        self.backend
-            .store_mut()
-            .meta_mut()
-            .put_cache_record(&touched, secs)?;
+        // Marked used at the end, in one transaction.
+        self.reused.push(key);
         state.time = record.created.clone();
         self.apply_layer(
             state,
