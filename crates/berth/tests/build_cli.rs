@@ -491,6 +491,19 @@ fn cache_hits_and_misses() {
     // --no-cache reuses nothing.
     let b = build_ok(&f, &ctx, &["--no-cache"]);
     assert_eq!(cached_count(&b.stderr), 0, "{}", b.stderr);
+
+    // GC does not follow cache records: once an image prune removed the
+    // layers, their records are misses, not errors.
+    f.ok(&["rmi", "c"]);
+    f.ok(&["image", "prune", "-a", "-f"]);
+    f.ok(&[
+        "import",
+        busybox_rootfs(f.dir.path()).to_str().unwrap(),
+        BASE,
+    ]);
+    let b = build_ok(&f, &ctx, &["-t", "c"]);
+    assert_eq!(cached_count(&b.stderr), 0, "{}", b.stderr);
+    assert_eq!(f.ok(&["run", "--rm", "c"]), "two\n1\n");
     assert_nothing_left(&f);
 }
 
