@@ -11,6 +11,8 @@ pub enum Error {
     Fs(#[from] berth_fs::Error),
     #[error(transparent)]
     Format(#[from] berth_oci::Error),
+    #[error(transparent)]
+    Build(#[from] berth_build::Error),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -31,6 +33,7 @@ impl Error {
             Error::Store(e) => e.kind(),
             Error::Fs(e) => e.kind(),
             Error::Format(e) => e.kind(),
+            Error::Build(e) => e.kind(),
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::Invalid(_) => ErrorKind::InvalidArgument,

@@ -531,7 +531,7 @@ impl Engine {
 }
 
 /// `REPO[:TAG]` for tagging: a digest is not allowed, `:latest` by default.
-fn parse_tag_reference(text: &str) -> Result<Reference> {
+pub(crate) fn parse_tag_reference(text: &str) -> Result<Reference> {
     let reference = Reference::parse(text).map_err(|e| Error::Invalid(format!("{text}: {e}")))?;
     if reference.digest().is_some() {
         return Err(Error::Invalid(format!(

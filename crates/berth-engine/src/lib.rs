@@ -15,11 +15,10 @@
 #![recursion_limit = "256"]
 
 mod archive;
-pub mod config_edit;
+mod build;
 pub mod containers;
 mod error;
 mod images;
-pub mod time;
 pub mod volumes;
 
 use std::path::Path;
@@ -30,6 +29,11 @@ pub use archive::{
     Loaded, ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, MAX_ARCHIVE_BYTES, MAX_ENTRIES,
     MAX_ENTRY_BYTES, MAX_JSON_BYTES,
 };
+pub use berth_build::{config_edit, time};
+pub use berth_build::{
+    BuildOptions, BuildOutput, Context as BuildContext, DockerfileSource, ProgressMode,
+};
+pub use build::BuildRequest;
 pub use error::{Error, Result};
 pub use images::{oci_manifest, HistoryRow, ImageSummary, ImportOptions, NewImage, Removed};
 pub use volumes::{PreparedMounts, VolumeFilter, VolumeInfo};
@@ -51,6 +55,7 @@ impl Engine {
                 swept.push(name.to_string_lossy().into_owned());
             }
         })?;
+        store.sweep_steps(containers::cleanup::cleanup_abandoned)?;
         for id in &swept {
             // Their namespaces are gone with them; forget their endpoints.
             let _ = berth_net::release_all_after_netns_removed(store.meta_mut(), id);

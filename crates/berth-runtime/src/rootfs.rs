@@ -25,6 +25,12 @@ impl OverlayRoot {
     /// Mounts the overlay. Relative lower dirs are resolved from `base`, so
     /// the mount runs with `base` as the working directory (restored after).
     pub fn mount(&self) -> Result<(), SpecError> {
+        self.mount_with_options("")
+    }
+
+    /// [`OverlayRoot::mount`] with more overlay options (`volatile`: no
+    /// syncs, for roots whose result is made durable some other way).
+    pub fn mount_with_options(&self, extra: &str) -> Result<(), SpecError> {
         let lower: Vec<String> = self
             .lower
             .iter()
@@ -35,12 +41,16 @@ impl OverlayRoot {
                     .into_owned()
             })
             .collect();
-        let options = format!(
+        let mut options = format!(
             "lowerdir={},upperdir={},workdir={}",
             lower.join(":"),
             self.upper.display(),
             self.work.display()
         );
+        if !extra.is_empty() {
+            options.push(',');
+            options.push_str(extra);
+        }
         if options.len() > 4095 {
             return Err(SpecError::Rootfs(format!(
                 "overlay options for {} are too long ({} layers)",

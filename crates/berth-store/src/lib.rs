@@ -14,6 +14,7 @@
 //! assert!(store.content().size(&digest).unwrap().is_some());
 //! ```
 
+mod build_cache;
 mod check;
 mod containers;
 mod content;
@@ -30,6 +31,7 @@ mod volumes;
 use std::path::{Path, PathBuf};
 
 pub use berth_oci::{Digest, ErrorKind};
+pub use build_cache::{CacheRecord, MAX_CONTEXT_SUMS};
 pub use check::{CheckReport, Fault, FaultKind};
 pub use containers::ContainerRecord;
 pub use content::{BlobFault, ContentStore, Ingest};
@@ -166,6 +168,23 @@ impl Store {
     /// next start-up if this process dies).
     pub fn scratch_dir(&self, prefix: &str) -> Result<ScratchDir> {
         ScratchDir::create(&self.layout.tmp(), prefix)
+    }
+
+    /// A work directory `steps/<id>/` for one build step (its mounted root,
+    /// the container a RUN step runs in), held with a work lock while it
+    /// lives and removed when dropped; [`Store::sweep_steps`] removes the
+    /// ones a killed build left.
+    pub fn step_dir(&self, id: &str) -> Result<ScratchDir> {
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::Invalid(format!("invalid step ID {id:?}")));
+        }
+        ScratchDir::create_named(&self.layout.root().join("steps"), id)
+    }
+
+    /// Removes step directories whose build is gone, calling `cleanup` on
+    /// each first (to stop its processes and unmount its root).
+    pub fn sweep_steps(&self, cleanup: impl FnMut(&Path)) -> Result<usize> {
+        scratch::sweep_with(&self.layout.root().join("steps"), cleanup)
     }
 
     /// `containers/`: one directory per container record.

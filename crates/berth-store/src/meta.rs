@@ -105,6 +105,24 @@ const MIGRATIONS: &[&str] = &[
         options     TEXT NOT NULL DEFAULT '{}', -- JSON object (driver options)
         anonymous   INTEGER NOT NULL DEFAULT 0
      );",
+    // 5: build cache: one record per cached filesystem step of `berth build`.
+    "CREATE TABLE build_cache (
+        key         TEXT PRIMARY KEY,          -- digest of the step's inputs
+        inputs      TEXT NOT NULL,             -- the inputs as JSON (explains a miss)
+        chain_id    TEXT NOT NULL,             -- the snapshot the step produced
+        diff_id     TEXT NOT NULL,
+        blob        TEXT NOT NULL,             -- its layer blob
+        media_type  TEXT NOT NULL,
+        size        INTEGER NOT NULL,          -- blob size
+        created     TEXT NOT NULL,             -- the history time of the step
+        last_used   INTEGER NOT NULL
+     );
+     CREATE INDEX build_cache_blob ON build_cache(blob);
+     CREATE TABLE build_context_sums (
+        path        TEXT PRIMARY KEY,          -- absolute path of a context file
+        stat        TEXT NOT NULL,             -- dev:ino:size:mtime:ctime:mode:uid:gid
+        sum         TEXT NOT NULL              -- its content digest
+     );",
 ];
 
 /// An image as the store records it.

@@ -203,6 +203,71 @@ impl Snapshots {
         }
     }
 
+    /// Commits the prepared directory `dir` (an overlay upper dir, overlay
+    /// whiteouts and all, on the store's filesystem) as the snapshot of
+    /// `chain_id` on top of `parent`, by renaming it into place; `size` is
+    /// its layer's uncompressed size. The snapshot is marked committed only
+    /// after the rename, so a crash leaves an uncommitted snapshot that
+    /// start-up sweeps. When the chain exists already, `dir`
+    /// is left alone and the existing snapshot returned.
+    pub fn commit_dir(
+        &self,
+        meta: &mut Metadata,
+        chain_id: &Digest,
+        parent: Option<&Digest>,
+        diff_id: &Digest,
+        dir: &Path,
+        size: u64,
+    ) -> Result<Snapshot> {
+        if let Some(existing) = self.get(meta, chain_id)? {
+            return Ok(existing);
+        }
+        if let Some(p) = parent {
+            if self.get(meta, p)?.is_none() {
+                return Err(Error::NotFound(format!("parent snapshot {p}")));
+            }
+        }
+        let (id, lock) = self.reserve(meta, chain_id, parent, diff_id)?;
+        let Some(id) = id else {
+            lock.remove();
+            return self
+                .get(meta, chain_id)?
+                .ok_or_else(|| Error::Conflict(format!("snapshot {chain_id} vanished")));
+        };
+        let fs_dir = self.fs_dir(id);
+        let result = (|| -> Result<()> {
+            // As for unpacked layers, the directory entries are synced and
+            // the file data is left to the kernel: the layer blob, which is
+            // fsynced, is the durable copy (a syncfs here cost seconds on
+            // a busy disk).
+            std::fs::rename(dir, &fs_dir).map_err(|e| Error::io(&fs_dir, e))?;
+            berth_fs::sync_dir(&fs_dir)?;
+            if let Some(parent_dir) = fs_dir.parent() {
+                berth_fs::sync_dir(parent_dir)?;
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                meta.write(|tx| {
+                    tx.execute(
+                        "UPDATE snapshots SET committed = 1, size = ?2 WHERE chain_id = ?1",
+                        params![chain_id.to_string(), size as i64],
+                    )?;
+                    Ok(())
+                })?;
+                lock.remove();
+                self.get(meta, chain_id)?
+                    .ok_or_else(|| Error::Conflict(format!("snapshot {chain_id} vanished")))
+            }
+            Err(e) => {
+                self.discard(meta, chain_id, id)?;
+                lock.remove();
+                Err(e)
+            }
+        }
+    }
+
     /// Records an uncommitted snapshot and takes its lock. `Ok((None, _))`
     /// when another process committed the chain meanwhile.
     fn reserve(

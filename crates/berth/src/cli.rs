@@ -123,6 +123,8 @@ pub enum Command {
         /// The container's directory
         dir: PathBuf,
     },
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
     /// Manage berth: check the store, show disk usage
     #[command(subcommand)]
     System(SystemCommand),
@@ -858,4 +860,50 @@ pub enum DockerfileCommand {
         /// The Dockerfile, or - for standard input
         file: String,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Name and optionally a tag in the "name:tag" format
+    #[arg(short = 't', long = "tag", value_name = "NAME")]
+    pub tags: Vec<String>,
+    /// Name of the Dockerfile (default: "PATH/Dockerfile"; "-" reads it from STDIN)
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<String>,
+    /// Set build-time variables
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// Set the target build stage to build
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Do not use cache when building the image
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Always attempt to pull all referenced images (pulling is not supported yet)
+    #[arg(long)]
+    pub pull: bool,
+    /// Suppress the build output and print image ID on success
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Write the image ID to the file
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+    /// Set metadata for an image
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Set the networking mode for the RUN instructions during build
+    #[arg(long, default_value = "default")]
+    pub network: String,
+    /// Set target platform for build
+    #[arg(long, env = "DOCKER_DEFAULT_PLATFORM")]
+    pub platform: Option<String>,
+    /// Set type of progress output ("auto", "plain", "tty", "quiet")
+    #[arg(long, default_value = "auto")]
+    pub progress: String,
+    /// Say which input changed for every step that missed the cache
+    #[arg(long)]
+    pub debug_cache: bool,
+    /// Build context: a directory, or "-" for a tar or a Dockerfile on STDIN
+    #[arg(value_name = "PATH | URL | -")]
+    pub context: String,
 }

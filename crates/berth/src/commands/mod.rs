@@ -1,6 +1,7 @@
 //! One module per verb group; each returns the process exit code.
 
 pub mod archive;
+pub mod build;
 pub mod containers;
 pub mod cp;
 pub mod dockerfile;

@@ -2,7 +2,7 @@
 //! with Docker's rules: shell form wraps in the image's SHELL (default
 //! `/bin/sh -c`), ENTRYPOINT resets an inherited CMD, relative WORKDIRs
 //! join the previous one, EXPOSE defaults to tcp and expands ranges. Used by
-//! `import --change` and by the builder.
+//! `import --change` (through the engine) and by the builder.
 
 use berth_dockerfile::instructions::{Command, CommandLine, Healthcheck};
 use berth_oci::{ContainerConfig, Healthcheck as ConfigHealthcheck};
@@ -26,6 +26,17 @@ impl<'a> ConfigEditor<'a> {
             config,
             cmd_set: false,
         }
+    }
+
+    /// An editor that knows whether an earlier instruction of the same
+    /// stage set CMD (the builder edits one instruction at a time).
+    pub fn with_cmd_set(config: &'a mut ContainerConfig, cmd_set: bool) -> Self {
+        ConfigEditor { config, cmd_set }
+    }
+
+    /// True once CMD was set through this editor (or before it).
+    pub fn cmd_set(&self) -> bool {
+        self.cmd_set
     }
 
     fn shell(&self) -> Vec<String> {

@@ -1,5 +1,6 @@
 //! Timestamps as Docker writes and shows them: RFC 3339 in UTC with
-//! nanoseconds (`2024-05-01T12:00:00.123456789Z`) and "3 hours ago".
+//! nanoseconds (`2024-05-01T12:00:00.123456789Z`) and "3 hours ago". Here
+//! because the builder writes them; the engine re-exports it.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

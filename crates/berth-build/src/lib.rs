@@ -1,0 +1,127 @@
+//! `berth-build`: builds images from Dockerfiles with BuildKit's semantics.
+//!
+//! It owns build contexts ([`Context`]: a directory read in place, a tar,
+//! or nothing, with `.dockerignore`), the stage graph (from
+//! `berth_dockerfile::stages`), step execution (COPY/ADD written straight
+//! into an overlay over the parent snapshot chain, RUN in a real container
+//! through `berth-launch`), layer commits (the step's overlay upper dir
+//! diffed into a gzip blob and committed as the new chain's snapshot),
+//! image-config assembly ([`config_edit`]) and the build cache (keys from
+//! the step's inputs, records in the store's metadata DB).
+//!
+//! Vocabulary: a *stage* is a `FROM` and its instructions; a *step* is one
+//! instruction that changes the filesystem (RUN, COPY, ADD, WORKDIR) and
+//! commits one layer; metadata instructions only edit the config. A step's
+//! *cache key* is the digest of its *inputs* (parent chain, expanded
+//! instruction, environment, build args, source checksums), which are kept
+//! so a miss can be explained.
+//!
+//! The engine calls the builder, never the reverse: images are found and
+//! recorded through the [`ImageBackend`] trait the engine implements.
+//! RUN steps start containers with `berth-launch`, so [`build`] must be
+//! called from a single-threaded process.
+//!
+//! ```no_run
+//! # fn demo(backend: &mut dyn berth_build::ImageBackend) -> berth_build::Result<()> {
+//! let mut context = berth_build::Context::dir("app".as_ref())?;
+//! let opts = berth_build::BuildOptions::default();
+//! let out = berth_build::build(backend, &mut context, &opts, &mut std::io::stderr())?;
+//! println!("{}", out.id);
+//! # Ok(())
+//! # }
+//! ```
+
+mod builder;
+pub mod config_edit;
+mod context;
+mod copy;
+mod error;
+mod exec;
+mod history;
+mod layer;
+mod progress;
+pub mod time;
+
+use std::collections::BTreeMap;
+
+use berth_oci::{Digest, ImageConfig};
+use berth_store::{LayerRecord, Store};
+
+pub use builder::build;
+pub use context::{clean_relative, glob_match, Context, DockerfileSource};
+pub use error::{Error, Result};
+
+/// What the builder needs from the engine: the store, and images by name.
+pub trait ImageBackend {
+    fn store(&self) -> &Store;
+    fn store_mut(&mut self) -> &mut Store;
+    /// The ID of a local image named `name`, `None` when there is none.
+    fn find_image(&self, name: &str) -> Result<Option<Digest>>;
+    /// The config of image `id`.
+    fn image_config(&self, id: &Digest) -> Result<ImageConfig>;
+    /// Records a built image (its layers are stored blobs with committed
+    /// snapshots); returns its ID.
+    fn store_image(
+        &mut self,
+        config_bytes: &[u8],
+        config: &ImageConfig,
+        layers: &[LayerRecord],
+    ) -> Result<Digest>;
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProgressMode {
+    /// BuildKit's plain output, line by line.
+    #[default]
+    Plain,
+    /// Nothing (`-q`).
+    Quiet,
+}
+
+/// The options of one build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub dockerfile: DockerfileSource,
+    pub build_args: BTreeMap<String, String>,
+    /// `--target`: the stage to build (default: the last).
+    pub target: Option<String>,
+    /// `--no-cache`: reuse nothing (results are still recorded).
+    pub no_cache: bool,
+    /// `--label`: added to the image's labels.
+    pub labels: BTreeMap<String, String>,
+    /// `--platform`: only the host's platform is supported.
+    pub platform: Option<String>,
+    /// Say which input changed for each step that missed the cache.
+    pub debug_cache: bool,
+    /// `--network=none`: RUN steps without `--network` get no network
+    /// (the default is the host's; the bridge network comes later).
+    pub network_none: bool,
+    pub progress: ProgressMode,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            dockerfile: DockerfileSource::Default,
+            build_args: BTreeMap::new(),
+            target: None,
+            no_cache: false,
+            labels: BTreeMap::new(),
+            platform: None,
+            debug_cache: false,
+            network_none: false,
+            progress: ProgressMode::Plain,
+        }
+    }
+}
+
+/// What a build produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildOutput {
+    /// The image ID.
+    pub id: Digest,
+    /// Filesystem steps run or reused, and how many of them were reused.
+    pub steps: usize,
+    pub cached: usize,
+}

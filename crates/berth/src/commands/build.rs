@@ -1,0 +1,163 @@
+//! `berth build`: the context (a directory, a tar or a Dockerfile on
+//! stdin), Docker's flags, BuildKit's plain progress on stderr, `-q` and
+//! `--iidfile`.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::PathBuf;
+
+use berth_engine::{
+    BuildContext, BuildOptions, BuildRequest, DockerfileSource, Engine, ProgressMode,
+};
+
+use crate::cli::BuildArgs;
+use crate::exit::CliError;
+
+/// `KEY=VALUE` flags into a map; `KEY` alone takes the caller's
+/// environment value (as Docker's `--build-arg KEY` does) or is skipped.
+fn key_values(values: &[String], from_env: bool) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for v in values {
+        match v.split_once('=') {
+            Some((k, val)) => {
+                out.insert(k.to_string(), val.to_string());
+            }
+            None if from_env => {
+                if let Ok(val) = std::env::var(v) {
+                    out.insert(v.clone(), val);
+                }
+            }
+            None => {
+                out.insert(v.clone(), String::new());
+            }
+        }
+    }
+    out
+}
+
+/// Reads up to `n` bytes.
+fn read_head(reader: &mut impl Read, n: usize) -> std::io::Result<Vec<u8>> {
+    let mut head = vec![0u8; n];
+    let mut got = 0;
+    while got < n {
+        match reader.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    head.truncate(got);
+    Ok(head)
+}
+
+/// True for bytes that start a tar archive (plain, gzip, zstd, bzip2, xz).
+fn looks_like_archive(head: &[u8]) -> bool {
+    const MAGICS: [&[u8]; 4] = [
+        &[0x1f, 0x8b],
+        &[0x28, 0xb5, 0x2f, 0xfd],
+        b"BZh",
+        &[0xfd, b'7', b'z', b'X', b'Z', 0x00],
+    ];
+    MAGICS.iter().any(|m| head.starts_with(m)) || head.get(257..262) == Some(b"ustar")
+}
+
+pub fn build(engine: &mut Engine, args: &BuildArgs) -> Result<(), CliError> {
+    let progress = match (args.quiet, args.progress.as_str()) {
+        (true, _) | (_, "quiet") => ProgressMode::Quiet,
+        (false, "auto" | "plain" | "tty") => ProgressMode::Plain,
+        (false, other) => {
+            return Err(CliError::usage(format!(
+                "invalid progress mode {other:?}: use auto, plain, tty or quiet"
+            )))
+        }
+    };
+    let network_none = match args.network.as_str() {
+        "default" | "host" => false,
+        "none" => true,
+        other => {
+            return Err(CliError::usage(format!(
+                "network mode {other:?} is not supported by berth build yet (use default, host or none)"
+            )))
+        }
+    };
+    if args.context.contains("://") || args.context.starts_with("git@") {
+        return Err(CliError::failure(format!(
+            "unable to prepare context: remote contexts ({}) are not supported yet",
+            args.context
+        )));
+    }
+    let stdin_dockerfile = args.file.as_deref() == Some("-");
+    let mut dockerfile = match args.file.as_deref() {
+        None => DockerfileSource::Default,
+        Some("-") => {
+            let mut buf = Vec::new();
+            std::io::stdin().read_to_end(&mut buf).map_err(|e| {
+                CliError::failure(format!("reading the Dockerfile from STDIN: {e}"))
+            })?;
+            DockerfileSource::Bytes(buf)
+        }
+        Some(path) => DockerfileSource::Path(PathBuf::from(path)),
+    };
+    let mut context = if args.context == "-" {
+        if stdin_dockerfile {
+            return Err(CliError::usage(
+                "invalid argument: can't use stdin for both build context and dockerfile",
+            ));
+        }
+        let mut stdin = std::io::stdin().lock();
+        let head = read_head(&mut stdin, 512)
+            .map_err(|e| CliError::failure(format!("reading STDIN: {e}")))?;
+        if looks_like_archive(&head) {
+            let scratch = engine
+                .store()
+                .scratch_dir("build-context")
+                .map_err(|e| CliError::failure(e.to_string()))?;
+            let reader = std::io::Cursor::new(head).chain(stdin);
+            BuildContext::from_tar(reader, scratch).map_err(|e| CliError::failure(e.to_string()))?
+        } else {
+            let mut buf = head;
+            stdin
+                .read_to_end(&mut buf)
+                .map_err(|e| CliError::failure(format!("reading STDIN: {e}")))?;
+            dockerfile = DockerfileSource::Bytes(buf);
+            BuildContext::empty()
+        }
+    } else {
+        BuildContext::dir(args.context.as_ref()).map_err(|e| CliError::failure(e.to_string()))?
+    };
+    if args.pull {
+        tracing::warn!("--pull: pulling is not supported yet; local images are used");
+    }
+    let request = BuildRequest {
+        options: BuildOptions {
+            dockerfile,
+            build_args: key_values(&args.build_args, true),
+            target: args.target.clone(),
+            no_cache: args.no_cache,
+            labels: key_values(&args.labels, false),
+            platform: args.platform.clone(),
+            debug_cache: args.debug_cache,
+            network_none,
+            progress,
+        },
+        tags: args.tags.clone(),
+    };
+    let mut stderr = std::io::stderr();
+    let out = engine
+        .build(&mut context, &request, &mut stderr)
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    if let Some(path) = &args.iidfile {
+        std::fs::write(path, out.id.to_string()).map_err(|e| {
+            CliError::failure(format!("writing image ID file: {}: {e}", path.display()))
+        })?;
+    }
+    if args.quiet {
+        println!("{}", out.id);
+    } else {
+        for tag in &args.tags {
+            eprintln!("naming to {tag} done");
+        }
+    }
+    Ok(())
+}
