@@ -377,6 +377,9 @@ pub struct RunArgs {
     /// Start period for the container to initialize before starting health-retries countdown (ms|s|m|h)
     #[arg(long)]
     pub health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h)
+    #[arg(long)]
+    pub health_start_interval: Option<String>,
     /// Consecutive failures needed to report unhealthy
     #[arg(long)]
     pub health_retries: Option<i64>,

@@ -84,10 +84,21 @@ pub fn exec(
         };
         return Err(Error::Conflict(what).into());
     }
+    exec_in(&container.dir, &container.record.id, opts, stdio)
+}
+
+/// Starts `opts.command` in the running container whose directory is
+/// `dir` (the shim's health probes come this way).
+pub(crate) fn exec_in(
+    dir: &Path,
+    id: &str,
+    opts: &ExecOptions,
+    stdio: Stdio,
+) -> Result<ExecProcess, RunFailure> {
     if opts.command.is_empty() {
         return Err(Error::Invalid("exec needs a command to run".to_string()).into());
     }
-    let layout = Layout(&container.dir);
+    let layout = Layout(dir);
     let bundle = layout.bundle().join("config.json");
     let bytes = std::fs::read(&bundle).map_err(|e| Error::io(bundle.display().to_string(), e))?;
     let spec = Spec::from_json(&bytes)
@@ -124,7 +135,7 @@ pub fn exec(
         }
     }
     let json = serde_json::to_vec(&process).map_err(|e| Error::Invalid(e.to_string()))?;
-    let process_file = container.dir.join(format!(
+    let process_file = dir.join(format!(
         "exec-{}-{}.json",
         std::process::id(),
         crate::time::wall_now_precise().1
@@ -133,7 +144,7 @@ pub fn exec(
         .map_err(|e| Error::io(process_file.display().to_string(), e))?;
     let started = berth_launch::exec(
         &layout.runtime_state(),
-        runtime_id(&container.record.id),
+        runtime_id(id),
         &process_file,
         stdio,
     );

@@ -249,6 +249,7 @@ pub fn inspect_json(container: &Container, image: &berth_oci::ImageConfig) -> Va
             "Labels": labels,
             "StopSignal": c.stop_signal,
             "StopTimeout": c.stop_timeout,
+            "Healthcheck": c.healthcheck,
         },
         "NetworkSettings": {
             "Bridge": "",

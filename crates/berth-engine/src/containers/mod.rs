@@ -7,6 +7,7 @@
 pub mod cleanup;
 pub mod config;
 pub mod exec;
+pub mod health;
 pub mod inspect;
 pub mod logs;
 mod names;
@@ -160,9 +161,10 @@ impl Engine {
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| "SIGTERM".to_string());
         }
-        if config.healthcheck.is_none() {
-            config.healthcheck = image.config.as_ref().and_then(|c| c.healthcheck.clone());
-        }
+        config.healthcheck = health::merge_healthcheck(
+            config.healthcheck.take(),
+            image.config.as_ref().and_then(|c| c.healthcheck.as_ref()),
+        );
         if config.network.is_empty() {
             config.network = "bridge".to_string();
         }

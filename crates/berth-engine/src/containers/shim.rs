@@ -26,6 +26,7 @@ use berth_runtime::NetworkNamespace;
 use rustix::event::{poll, PollFd, PollFlags};
 
 use super::config::ContainerConfig;
+use super::health::{self, HealthSettings, Monitor, ProbeEvent};
 use super::logs::{log_path, LogWriter};
 use super::prepare::{self, runtime_id, Layout};
 use super::protocol::{self, frame_header, Reply, Request, STDERR, STDOUT};
@@ -115,6 +116,8 @@ struct Shim {
     engine: Option<Engine>,
     /// The container's network while it runs (port proxies included).
     net: Option<ContainerNetwork>,
+    /// The health check while the container runs.
+    health: Option<Monitor>,
 }
 
 fn root_of(dir: &Path) -> Result<PathBuf> {
@@ -165,6 +168,7 @@ impl Shim {
             started_once: false,
             engine: None,
             net: None,
+            health: None,
         })
     }
 
@@ -260,6 +264,12 @@ impl Shim {
                 kinds.push(Source::Proxy(std::os::fd::AsRawFd::as_raw_fd(&fd)));
             }
         }
+        if let Some(monitor) = &self.health {
+            for (fd, event) in monitor.poll_fds() {
+                fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
+                kinds.push(Source::Probe(event));
+            }
+        }
         for (i, c) in self.clients.iter().enumerate() {
             if c.stdin_open {
                 fds.push(PollFd::new(&c.stream, PollFlags::IN));
@@ -267,10 +277,11 @@ impl Shim {
             }
         }
         let proxy_timeout = self.net.as_ref().and_then(|n| n.proxies.poll_timeout());
-        let timeout = match (timeout, proxy_timeout) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let health_timeout = self.health.as_ref().map(Monitor::poll_timeout);
+        let timeout = [timeout, proxy_timeout, health_timeout]
+            .into_iter()
+            .flatten()
+            .min();
         let ts = timeout.map(|d| rustix::event::Timespec {
             tv_sec: d.as_secs() as i64,
             tv_nsec: i64::from(d.subsec_nanos()),
@@ -304,10 +315,31 @@ impl Shim {
                 Source::Output(stream) => self.read_output(stream),
                 Source::StdinPipe => self.flush_stdin(),
                 Source::ClientStdin(i) => self.read_client_stdin(i),
+                Source::Probe(event) => self.on_probe(Some(event)),
             }
         }
         if exited {
             self.on_exit();
+        } else {
+            self.on_probe(None);
+        }
+    }
+
+    /// Health-check work: a probe's output or exit (`event`), else
+    /// starting a due probe or killing a late one.
+    fn on_probe(&mut self, event: Option<ProbeEvent>) {
+        let (Some(monitor), Some(state)) = (&mut self.health, &mut self.state.health) else {
+            return;
+        };
+        let changed = match event {
+            Some(event) => monitor.on_ready(event, state),
+            None => {
+                let paused = self.state.status == Status::Paused;
+                monitor.tick(&self.dir, &self.config.id, paused, state)
+            }
+        };
+        if changed {
+            self.save_state();
         }
     }
 
@@ -522,6 +554,22 @@ impl Shim {
         self.state.exit_code = 0;
         self.state.oom_killed = false;
         self.running = Some(running);
+        let shell = self
+            .image
+            .config
+            .as_ref()
+            .map(|c| c.shell.clone())
+            .unwrap_or_default();
+        self.health =
+            HealthSettings::from_config(self.config.healthcheck.as_ref(), &shell).map(Monitor::new);
+        self.state.health = self.health.as_ref().map(|_| {
+            let log = self.state.health.take().map(|h| h.log).unwrap_or_default();
+            super::state::Health {
+                status: health::STARTING.to_string(),
+                failing_streak: 0,
+                log,
+            }
+        });
         self.save_state();
         Ok(())
     }
@@ -768,6 +816,9 @@ impl Shim {
             return;
         };
         self.pidfd = None;
+        if let Some(mut monitor) = self.health.take() {
+            monitor.abort();
+        }
         let code = match running.wait() {
             Ok(status) => status.code(),
             Err(e) => {
@@ -862,6 +913,7 @@ enum Source {
     StdinPipe,
     ClientStdin(usize),
     Proxy(std::os::fd::RawFd),
+    Probe(ProbeEvent),
 }
 
 fn reply(mut stream: &UnixStream, r: &Reply) {

@@ -68,6 +68,7 @@ fn healthcheck(args: &RunArgs) -> Result<Option<Healthcheck>, CliError> {
         || args.health_interval.is_some()
         || args.health_timeout.is_some()
         || args.health_start_period.is_some()
+        || args.health_start_interval.is_some()
         || args.health_retries.is_some();
     if !any {
         return Ok(None);
@@ -81,7 +82,7 @@ fn healthcheck(args: &RunArgs) -> Result<Option<Healthcheck>, CliError> {
         interval: duration_flag("health-interval", &args.health_interval)?,
         timeout: duration_flag("health-timeout", &args.health_timeout)?,
         start_period: duration_flag("health-start-period", &args.health_start_period)?,
-        start_interval: 0,
+        start_interval: duration_flag("health-start-interval", &args.health_start_interval)?,
         retries: args.health_retries.unwrap_or(0),
     }))
 }

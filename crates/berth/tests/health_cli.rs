@@ -1,0 +1,214 @@
+//! Health checks, `stats` and `--init` through the CLI on a real kernel,
+//! against Docker's documented behaviour: HEALTHCHECK probes run in the
+//! container by its shim (starting → healthy → unhealthy, failing streak,
+//! timeouts, start period, the last 5 results), `--no-healthcheck`, the
+//! image's check merged with `--health-*` flags; `stats --no-stream`
+//! columns read from the container's cgroups; `--init` as PID 1.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+use common::*;
+
+use std::time::{Duration, Instant};
+
+fn setup(changes: &[&str]) -> Fixture {
+    let f = Fixture::new();
+    let rootfs = busybox_rootfs(f.dir.path());
+    let mut args = vec!["import", "--change", "CMD [\"sh\"]"];
+    for c in changes {
+        args.push("--change");
+        args.push(c);
+    }
+    let path = rootfs.to_str().unwrap().to_string();
+    args.push(&path);
+    args.push("busybox");
+    f.ok(&args);
+    f
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn health(f: &Fixture, name: &str) -> serde_json::Value {
+    let out = f.ok(&["inspect", "--format", "{{json .State.Health}}", name]);
+    serde_json::from_str(out.trim()).unwrap()
+}
+
+fn status(h: &serde_json::Value) -> &str {
+    h["Status"].as_str().unwrap_or("")
+}
+
+#[test]
+fn a_health_check_goes_healthy_then_unhealthy() {
+    let f = setup(&[]);
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--health-cmd",
+        "echo probing; test -f /tmp/ok",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /tmp/ok; exec sleep 1000",
+    ]);
+    // Before the first probe (one interval in): starting.
+    let first = health(&f, "web");
+    if status(&first) == "starting" {
+        let ps = f.ok(&["ps"]);
+        assert!(ps.contains("(health: starting)"), "{ps}");
+    }
+    wait_for("healthy", || status(&health(&f, "web")) == "healthy");
+    let ps = f.ok(&["ps"]);
+    assert!(ps.contains("(healthy)"), "{ps}");
+    let h = health(&f, "web");
+    assert_eq!(h["FailingStreak"], 0);
+    let log = h["Log"].as_array().unwrap();
+    let last = log.last().unwrap();
+    assert_eq!(last["ExitCode"], 0, "{h}");
+    assert_eq!(last["Output"], "probing\n", "{h}");
+    assert!(!last["Start"].as_str().unwrap().is_empty());
+    assert!(!last["End"].as_str().unwrap().is_empty());
+
+    // The check fails from now on: after 2 failures in a row, unhealthy.
+    f.ok(&["exec", "web", "rm", "/tmp/ok"]);
+    wait_for("unhealthy", || status(&health(&f, "web")) == "unhealthy");
+    let ps = f.ok(&["ps"]);
+    assert!(ps.contains("(unhealthy)"), "{ps}");
+    let h = health(&f, "web");
+    assert!(h["FailingStreak"].as_u64().unwrap() >= 2, "{h}");
+    assert_eq!(h["Log"].as_array().unwrap().last().unwrap()["ExitCode"], 1);
+    // Only the last 5 results are kept.
+    wait_for("a full log", || {
+        health(&f, "web")["FailingStreak"].as_u64().unwrap() >= 6
+    });
+    assert_eq!(health(&f, "web")["Log"].as_array().unwrap().len(), 5);
+    // The shim stays responsive while probing: stop is prompt.
+    let started = Instant::now();
+    f.ok(&["stop", "-t", "1", "web"]);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_probe_past_its_timeout_is_killed_and_fails() {
+    let f = setup(&[]);
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "slow",
+        "--health-cmd",
+        "sleep 30",
+        "--health-interval",
+        "100ms",
+        "--health-timeout",
+        "300ms",
+        "--health-retries",
+        "1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    wait_for("unhealthy", || status(&health(&f, "slow")) == "unhealthy");
+    let h = health(&f, "slow");
+    let last = h["Log"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["ExitCode"], -1, "{h}");
+    assert_eq!(last["Output"], "Health check exceeded timeout (300ms)");
+    // The killed probe is gone from the container.
+    let top = f.ok(&["exec", "slow", "ps", "-o", "comm,args"]);
+    let sleeps = top.lines().filter(|l| l.contains("sleep 30")).count();
+    assert!(sleeps <= 1, "{top}");
+}
+
+#[test]
+fn failures_in_the_start_period_do_not_count() {
+    let f = setup(&[]);
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "boot",
+        "--health-cmd",
+        "exit 1",
+        "--health-interval",
+        "1h",
+        "--health-start-period",
+        "1h",
+        "--health-start-interval",
+        "100ms",
+        "--health-retries",
+        "1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    wait_for("three probes", || {
+        health(&f, "boot")["Log"].as_array().map_or(0, Vec::len) >= 3
+    });
+    let h = health(&f, "boot");
+    assert_eq!(status(&h), "starting", "{h}");
+    assert_eq!(h["FailingStreak"], 0, "{h}");
+    assert!(f.ok(&["ps"]).contains("(health: starting)"));
+}
+
+#[test]
+fn the_image_check_is_merged_with_flags_and_none_disables_it() {
+    let f = setup(&["HEALTHCHECK --interval=1h --retries=5 CMD [\"true\"]"]);
+    // Flags that only change the interval keep the image's command.
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "merged",
+        "--health-interval",
+        "100ms",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    wait_for("healthy", || status(&health(&f, "merged")) == "healthy");
+    let check = f.ok(&[
+        "inspect",
+        "--format",
+        "{{json .Config.Healthcheck}}",
+        "merged",
+    ]);
+    let check: serde_json::Value = serde_json::from_str(check.trim()).unwrap();
+    assert_eq!(check["Test"], serde_json::json!(["CMD", "true"]), "{check}");
+    assert_eq!(check["Retries"], 5, "{check}");
+    assert_eq!(check["Interval"], 100_000_000, "{check}");
+
+    // --no-healthcheck: no probes, no Health in inspect, plain ps status.
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "plain",
+        "--no-healthcheck",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    let state = f.ok(&["inspect", "--format", "{{json .State}}", "plain"]);
+    assert!(!state.contains("Health"), "{state}");
+    let ps = f.ok(&["ps", "--filter", "name=plain"]);
+    assert!(!ps.contains("health"), "{ps}");
+    // So does HEALTHCHECK NONE in an image.
+    let g = setup(&["HEALTHCHECK NONE"]);
+    g.ok(&["run", "-d", "--name", "none", "busybox", "sleep", "1000"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let state = g.ok(&["inspect", "--format", "{{json .State}}", "none"]);
+    assert!(!state.contains("Health"), "{state}");
+}
