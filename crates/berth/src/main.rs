@@ -140,8 +140,8 @@ fn run_engine_command(
         Command::Cp(_) | Command::Container(ContainerCommand::Cp(_)) => {
             Err(CliError::failure("berth cp is not built yet"))
         }
-        Command::Stats(_) | Command::Container(ContainerCommand::Stats(_)) => {
-            Err(CliError::failure("berth stats is not built yet"))
+        Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => {
+            commands::stats::stats(engine, a)
         }
         Command::Container(ContainerCommand::Inspect(a)) => containers::inspect(engine, a, false),
         Command::Container(ContainerCommand::Prune(a)) => containers::prune(engine, a),

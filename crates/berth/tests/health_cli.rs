@@ -212,3 +212,98 @@ fn the_image_check_is_merged_with_flags_and_none_disables_it() {
     let state = g.ok(&["inspect", "--format", "{{json .State}}", "none"]);
     assert!(!state.contains("Health"), "{state}");
 }
+
+fn stats_row(f: &Fixture, format: &str, name: &str) -> Vec<String> {
+    let out = f.ok(&["stats", "--no-stream", "--format", format, name]);
+    out.trim().split('|').map(str::to_string).collect()
+}
+
+#[test]
+fn stats_reads_the_container_cgroups() {
+    let f = setup(&[]);
+    f.ok(&[
+        "run", "-d", "--name", "busy", "--memory", "64m", "busybox", "sh", "-c",
+        "dd if=/dev/zero of=/dev/null & head -c 5000000 /dev/zero > /tmp/fill; while true; do sleep 1; done",
+    ]);
+    f.ok(&["run", "-d", "--name", "idle", "busybox", "sleep", "1000"]);
+    f.ok(&["create", "--name", "never", "busybox", "true"]);
+    let gateway = inspect_gateway(&f, "busy");
+    f.ok(&["exec", "busy", "ping", "-c", "1", "-W", "2", &gateway]);
+
+    // The default table: Docker's columns, running containers only.
+    let table = f.ok(&["stats", "--no-stream"]);
+    let mut lines = table.lines();
+    let header = lines.next().unwrap();
+    let columns = [
+        "CONTAINER ID",
+        "NAME",
+        "CPU %",
+        "MEM USAGE / LIMIT",
+        "MEM %",
+        "NET I/O",
+        "BLOCK I/O",
+        "PIDS",
+    ];
+    let mut at = 0;
+    for c in columns {
+        let pos = header[at..]
+            .find(c)
+            .unwrap_or_else(|| panic!("{c} in {header}"));
+        at += pos + c.len();
+    }
+    assert!(table.contains("busy") && table.contains("idle"), "{table}");
+    assert!(!table.contains("never"), "{table}");
+
+    let row = stats_row(
+        &f,
+        "{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}|{{.MemPerc}}|{{.NetIO}}|{{.PIDs}}|{{.ID}}",
+        "busy",
+    );
+    assert_eq!(row[0], "busy");
+    let cpu: f64 = row[1].trim_end_matches('%').parse().unwrap();
+    assert!(cpu > 5.0, "a busy loop uses CPU: {row:?}");
+    let (usage, limit) = row[2].split_once(" / ").unwrap();
+    assert_eq!(limit, "64MiB", "{row:?}");
+    assert!(usage.ends_with("MiB") || usage.ends_with("KiB"), "{row:?}");
+    let mem: f64 = row[3].trim_end_matches('%').parse().unwrap();
+    assert!(mem > 0.0 && mem < 100.0, "{row:?}");
+    let (rx, tx) = row[4].split_once(" / ").unwrap();
+    assert!(rx != "0B" && tx != "0B", "the ping went over eth0: {row:?}");
+    let pids: u32 = row[5].parse().unwrap();
+    assert!(pids >= 3, "sh, dd and sleep: {row:?}");
+    assert_eq!(row[6].len(), 12);
+
+    // No limit: the host's memory.
+    let idle = stats_row(&f, "{{.MemUsage}}|{{.CPUPerc}}", "idle");
+    assert!(idle[0].ends_with("GiB"), "{idle:?}");
+    let idle_cpu: f64 = idle[1].trim_end_matches('%').parse().unwrap();
+    assert!(idle_cpu < cpu, "{idle:?}");
+
+    // -a: stopped containers with zeros; json lines.
+    let all = f.ok(&[
+        "stats",
+        "--no-stream",
+        "-a",
+        "--format",
+        "{{.Name}} {{.MemUsage}} {{.PIDs}}",
+    ]);
+    assert!(all.lines().any(|l| l == "never 0B / 0B 0"), "{all}");
+    let json = f.ok(&["stats", "--no-stream", "--format", "json", "idle"]);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["Name"], "idle");
+    assert_eq!(v["Container"], "idle");
+
+    let missing = f.berth(&["stats", "--no-stream", "nosuch"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("No such container"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+fn inspect_gateway(f: &Fixture, name: &str) -> String {
+    f.ok(&["inspect", "--format", "{{.NetworkSettings.Gateway}}", name])
+        .trim()
+        .to_string()
+}

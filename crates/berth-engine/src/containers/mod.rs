@@ -15,6 +15,7 @@ mod prepare;
 pub mod protocol;
 pub mod shim;
 pub mod state;
+pub mod stats;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
