@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 need_cargo
-apt_install busybox-static tar libseccomp-dev
+apt_install busybox-static tar libseccomp-dev tini
 cargo build --quiet --bin berth
 berth=$PWD/target/debug/berth
 dockerfile=examples/clinic/Dockerfile

@@ -386,6 +386,9 @@ pub struct RunArgs {
     /// Disable any container-specified HEALTHCHECK
     #[arg(long)]
     pub no_healthcheck: bool,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
     /// Add Linux capabilities
     #[arg(long)]
     pub cap_add: Vec<String>,

@@ -307,3 +307,61 @@ fn inspect_gateway(f: &Fixture, name: &str) -> String {
         .trim()
         .to_string()
 }
+
+#[test]
+fn init_runs_as_pid_1_reaps_and_forwards_signals() {
+    let f = setup(&[]);
+    let out = f.ok(&[
+        "run",
+        "--rm",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1 & exec ps -o pid,comm",
+    ]);
+    let pid1 = out
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("1"))
+        .unwrap_or_else(|| panic!("no PID 1 in {out}"));
+    assert!(pid1.ends_with("docker-init"), "{out}");
+    assert!(out.lines().any(|l| l.trim().ends_with("ps")), "{out}");
+
+    // Orphans are reparented to the init, which reaps them.
+    f.ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        "reaper",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo got TERM; exit 3' TERM; sh -c 'sleep 0.2 &'; while true; do sleep 0.1; done",
+    ]);
+    std::thread::sleep(Duration::from_millis(800));
+    let ps = f.ok(&["exec", "reaper", "ps", "-o", "pid,stat,comm"]);
+    assert!(
+        !ps.lines().any(|l| l
+            .split_whitespace()
+            .nth(1)
+            .is_some_and(|s| s.starts_with('Z'))),
+        "a zombie is left: {ps}"
+    );
+    assert_eq!(
+        f.ok(&["inspect", "--format", "{{.HostConfig.Init}}", "reaper"])
+            .trim(),
+        "true"
+    );
+    // SIGTERM from stop reaches the shell behind the init.
+    let started = Instant::now();
+    f.ok(&["stop", "reaper"]);
+    let took = started.elapsed();
+    eprintln!("stop took {took:?}");
+    assert!(took < Duration::from_secs(8), "stop waited for SIGKILL");
+    wait_for("the TERM trap's output", || {
+        f.ok(&["logs", "reaper"]).contains("got TERM")
+    });
+    let code = f.ok(&["inspect", "--format", "{{.State.ExitCode}}", "reaper"]);
+    assert_eq!(code.trim(), "3");
+}

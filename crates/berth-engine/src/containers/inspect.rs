@@ -212,6 +212,7 @@ pub fn inspect_json(container: &Container, image: &berth_oci::ImageConfig) -> Va
             "PortBindings": {},
             "RestartPolicy": {"Name": if c.restart.name.is_empty() { "no" } else { c.restart.name.as_str() }, "MaximumRetryCount": c.restart.max_retries},
             "AutoRemove": c.auto_remove,
+            "Init": if c.run.init.is_some() { json!(true) } else { Value::Null },
             "CapAdd": c.run.cap_add,
             "CapDrop": c.run.cap_drop,
             "GroupAdd": c.run.group_add,

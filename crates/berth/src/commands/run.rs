@@ -87,6 +87,27 @@ fn healthcheck(args: &RunArgs) -> Result<Option<Healthcheck>, CliError> {
     }))
 }
 
+/// `--init`: the static init binary bind-mounted at `/sbin/docker-init`:
+/// `$BERTH_INIT_PATH`, else `docker-init` or `tini-static` on PATH (Debian's
+/// `tini` package). It must be static to run in any image.
+fn init_binary() -> Result<std::path::PathBuf, CliError> {
+    if let Some(path) = std::env::var_os("BERTH_INIT_PATH").filter(|p| !p.is_empty()) {
+        return Ok(path.into());
+    }
+    let dirs = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    for name in ["docker-init", "tini-static"] {
+        for dir in std::env::split_paths(&dirs) {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(usage(
+        "exec: \"docker-init\": executable file not found in $PATH (install tini: it ships tini-static)",
+    ))
+}
+
 /// The container config `run`/`create` flags describe.
 pub fn container_config(args: &RunArgs) -> Result<ContainerConfig, CliError> {
     if args.tty {
@@ -173,6 +194,11 @@ pub fn container_config(args: &RunArgs) -> Result<ContainerConfig, CliError> {
         tmpfs,
         tty: args.tty,
         resources: validated.resources,
+        init: if args.init {
+            Some(init_binary()?)
+        } else {
+            None
+        },
         ..RunOptions::default()
     };
     Ok(ContainerConfig {
