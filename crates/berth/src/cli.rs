@@ -389,6 +389,9 @@ pub struct RunArgs {
     /// Run an init inside the container that forwards signals and reaps processes
     #[arg(long)]
     pub init: bool,
+    /// Runtime to use for this container (an OCI runtime CLI on PATH, e.g. runc)
+    #[arg(long)]
+    pub runtime: Option<String>,
     /// Add Linux capabilities
     #[arg(long)]
     pub cap_add: Vec<String>,

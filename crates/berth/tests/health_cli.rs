@@ -365,3 +365,85 @@ fn init_runs_as_pid_1_reaps_and_forwards_signals() {
     let code = f.ok(&["inspect", "--format", "{{.State.ExitCode}}", "reaper"]);
     assert_eq!(code.trim(), "3");
 }
+
+fn runc_state(f: &Fixture, id: &str) -> String {
+    let root = f.root().join("containers").join(id).join("runtime");
+    let out = std::process::Command::new("runc")
+        .arg("--root")
+        .arg(&root)
+        .args(["state", &id[..12]])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_container_runs_under_runc() {
+    let f = setup(&[]);
+    // Output and exit code come through.
+    let out = f.berth(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "runc",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hello from runc; echo oops >&2; exit 7",
+    ]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from runc\n");
+    assert!(stderr(&out).contains("oops"));
+
+    let id = f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "rc",
+        "--runtime",
+        "runc",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "200ms",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo got TERM; exit 0' TERM; while true; do sleep 0.1; done",
+    ]);
+    let id = id.trim().to_string();
+    assert!(
+        runc_state(&f, &id).contains("\"status\": \"running\""),
+        "{}",
+        runc_state(&f, &id)
+    );
+    // exec and health probes go through `runc exec`.
+    assert_eq!(f.ok(&["exec", "rc", "echo", "inside"]), "inside\n");
+    let failed = f.berth(&["exec", "rc", "sh", "-c", "exit 3"]);
+    assert_eq!(failed.status.code(), Some(3));
+    wait_for("healthy", || status(&health(&f, "rc")) == "healthy");
+    // pause/unpause through the runtime.
+    f.ok(&["pause", "rc"]);
+    assert!(runc_state(&f, &id).contains("\"status\": \"paused\""));
+    f.ok(&["unpause", "rc"]);
+    assert!(runc_state(&f, &id).contains("\"status\": \"running\""));
+    // stop: SIGTERM reaches the init, the runtime's state is deleted.
+    let started = Instant::now();
+    f.ok(&["stop", "rc"]);
+    assert!(started.elapsed() < Duration::from_secs(8));
+    assert!(f.ok(&["logs", "rc"]).contains("got TERM"));
+    assert_eq!(
+        f.ok(&["inspect", "--format", "{{.State.ExitCode}}", "rc"])
+            .trim(),
+        "0"
+    );
+    assert_eq!(runc_state(&f, &id), "");
+    // It starts again under runc.
+    f.ok(&["start", "rc"]);
+    assert!(runc_state(&f, &id).contains("\"status\": \"running\""));
+    f.ok(&["rm", "-f", "rc"]);
+
+    let unknown = f.berth(&["run", "--runtime", "nosuch", "busybox", "true"]);
+    assert_eq!(unknown.status.code(), Some(125));
+    assert!(stderr(&unknown).contains("unknown or invalid runtime name: nosuch"));
+}

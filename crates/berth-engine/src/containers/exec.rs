@@ -11,6 +11,7 @@ use berth_launch::Stdio;
 use berth_runtime::{resolve_user, Spec};
 
 use super::prepare::{runtime_id, Layout};
+use super::runtime_cli::{is_embedded, CliRuntime};
 use super::{exit, Container, RunFailure, Status};
 use crate::{Error, Result};
 
@@ -30,20 +31,51 @@ pub struct ExecOptions {
 /// A started exec process.
 #[derive(Debug)]
 pub struct ExecProcess {
-    inner: berth_launch::Exec,
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Embedded(berth_launch::Exec),
+    /// `runc exec` in the foreground; its process file goes once it exits.
+    Cli {
+        child: std::process::Child,
+        process_file: std::path::PathBuf,
+    },
 }
 
 impl ExecProcess {
+    /// The process (under a runtime CLI: the runtime's `exec`, which
+    /// exits with the process's status).
     pub fn pid(&self) -> i32 {
-        self.inner.pid()
+        match &self.inner {
+            Inner::Embedded(e) => e.pid(),
+            Inner::Cli { child, .. } => i32::try_from(child.id()).unwrap_or(0),
+        }
     }
 
     /// Waits for the process; returns its exit code (128 + signal when killed).
     pub fn wait(&mut self) -> Result<i32> {
-        self.inner
-            .wait()
-            .map(|s| s.code())
-            .map_err(|e| Error::Invalid(e.to_string()))
+        match &mut self.inner {
+            Inner::Embedded(e) => e
+                .wait()
+                .map(|s| s.code())
+                .map_err(|e| Error::Invalid(e.to_string())),
+            Inner::Cli {
+                child,
+                process_file,
+            } => {
+                use std::os::unix::process::ExitStatusExt;
+                let status = child
+                    .wait()
+                    .map_err(|e| Error::io("runtime exec".to_string(), e))?;
+                let _ = std::fs::remove_file(&*process_file);
+                Ok(status
+                    .code()
+                    .or_else(|| status.signal().map(|s| 128 + s))
+                    .unwrap_or(exit::ENGINE))
+            }
+        }
     }
 }
 
@@ -84,7 +116,13 @@ pub fn exec(
         };
         return Err(Error::Conflict(what).into());
     }
-    exec_in(&container.dir, &container.record.id, opts, stdio)
+    exec_in(
+        &container.dir,
+        &container.record.id,
+        &container.config.runtime,
+        opts,
+        stdio,
+    )
 }
 
 /// Starts `opts.command` in the running container whose directory is
@@ -92,6 +130,7 @@ pub fn exec(
 pub(crate) fn exec_in(
     dir: &Path,
     id: &str,
+    runtime: &str,
     opts: &ExecOptions,
     stdio: Stdio,
 ) -> Result<ExecProcess, RunFailure> {
@@ -142,6 +181,21 @@ pub(crate) fn exec_in(
     ));
     std::fs::write(&process_file, json)
         .map_err(|e| Error::io(process_file.display().to_string(), e))?;
+    if !is_embedded(runtime) {
+        let cli = CliRuntime::new(runtime, &layout.runtime_state(), runtime_id(id))?;
+        return match cli.exec(&process_file, stdio) {
+            Ok(child) => Ok(ExecProcess {
+                inner: Inner::Cli {
+                    child,
+                    process_file,
+                },
+            }),
+            Err(e) => {
+                let _ = std::fs::remove_file(&process_file);
+                Err(e.into())
+            }
+        };
+    }
     let started = berth_launch::exec(
         &layout.runtime_state(),
         runtime_id(id),
@@ -150,7 +204,9 @@ pub(crate) fn exec_in(
     );
     let _ = std::fs::remove_file(&process_file);
     match started {
-        Ok(inner) => Ok(ExecProcess { inner }),
+        Ok(inner) => Ok(ExecProcess {
+            inner: Inner::Embedded(inner),
+        }),
         Err(e) => {
             let text = e.to_string();
             let status = if text.contains("No such file") || text.contains("not found") {

@@ -284,7 +284,14 @@ impl Monitor {
     /// Starts a due probe, or kills one past its timeout. A probe that
     /// cannot even start is recorded at once (exit -1, the error as
     /// output); returns whether `health` changed.
-    pub fn tick(&mut self, dir: &Path, id: &str, paused: bool, health: &mut Health) -> bool {
+    pub fn tick(
+        &mut self,
+        dir: &Path,
+        id: &str,
+        runtime: &str,
+        paused: bool,
+        health: &mut Health,
+    ) -> bool {
         let now = Instant::now();
         if let Some(p) = &mut self.probe {
             if !p.timed_out && now >= p.deadline {
@@ -300,7 +307,7 @@ impl Monitor {
             self.schedule(&health.status);
             return false;
         }
-        match start_probe(dir, id, &self.settings) {
+        match start_probe(dir, id, runtime, &self.settings) {
             Ok(probe) => {
                 self.probe = Some(probe);
                 false
@@ -401,7 +408,12 @@ fn drain(slot: &mut Option<OwnedFd>, captured: &mut LimitedOutput) {
     }
 }
 
-fn start_probe(dir: &Path, id: &str, settings: &HealthSettings) -> Result<Probe, String> {
+fn start_probe(
+    dir: &Path,
+    id: &str,
+    runtime: &str,
+    settings: &HealthSettings,
+) -> Result<Probe, String> {
     let (read, write) = rustix::pipe::pipe_with(
         rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
     )
@@ -421,7 +433,7 @@ fn start_probe(dir: &Path, id: &str, settings: &HealthSettings) -> Result<Probe,
     };
     let start = now_rfc3339();
     let started = Instant::now();
-    let process = exec_in(dir, id, &opts, stdio).map_err(|f| f.error.to_string())?;
+    let process = exec_in(dir, id, runtime, &opts, stdio).map_err(|f| f.error.to_string())?;
     let pidfd = rustix::process::Pid::from_raw(process.pid()).and_then(|pid| {
         rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
     });

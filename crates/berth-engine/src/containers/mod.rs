@@ -13,6 +13,7 @@ pub mod logs;
 mod names;
 mod prepare;
 pub mod protocol;
+pub mod runtime_cli;
 pub mod shim;
 pub mod state;
 pub mod stats;

@@ -18,7 +18,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use berth_launch::{launch, Running, Stdio};
+use berth_launch::{launch, Stdio};
 use berth_net::{Attachment, ContainerNet, ContainerNetwork, DnsOptions, NetConfig, NetworkMode};
 use berth_oci::ImageConfig;
 use berth_runtime::mounts::{MountRequest, VolumeRequest};
@@ -30,6 +30,7 @@ use super::health::{self, HealthSettings, Monitor, ProbeEvent};
 use super::logs::{log_path, LogWriter};
 use super::prepare::{self, runtime_id, Layout};
 use super::protocol::{self, frame_header, Reply, Request, STDERR, STDOUT};
+use super::runtime_cli::{is_embedded, CliRuntime, Task};
 use super::state::{try_lock_shim, PublishedPort, State, Status};
 use super::{exit, RunFailure};
 use crate::time::{rfc3339, wall_now_precise};
@@ -106,7 +107,7 @@ struct Shim {
     clients: Vec<Client>,
     waiters: Vec<Waiter>,
     /// Replies owed once the container has exited (stop requests).
-    running: Option<Running>,
+    running: Option<Task>,
     pidfd: Option<OwnedFd>,
     pipes: Pipes,
     /// When a `stop` escalates to SIGKILL.
@@ -335,7 +336,13 @@ impl Shim {
             Some(event) => monitor.on_ready(event, state),
             None => {
                 let paused = self.state.status == Status::Paused;
-                monitor.tick(&self.dir, &self.config.id, paused, state)
+                monitor.tick(
+                    &self.dir,
+                    &self.config.id,
+                    &self.config.runtime,
+                    paused,
+                    state,
+                )
             }
         };
         if changed {
@@ -474,8 +481,11 @@ impl Shim {
                     self.config.id
                 )));
             }
-            berth_launch::pause(&layout.runtime_state(), id)
-                .map_err(|e| Error::Invalid(e.to_string()))?;
+            match &self.running {
+                Some(Task::Cli { runtime, .. }) => runtime.pause()?,
+                _ => berth_launch::pause(&layout.runtime_state(), id)
+                    .map_err(|e| Error::Invalid(e.to_string()))?,
+            }
             self.state.status = Status::Paused;
         } else {
             if self.state.status != Status::Paused {
@@ -484,8 +494,11 @@ impl Shim {
                     self.config.id
                 )));
             }
-            berth_launch::resume(&layout.runtime_state(), id)
-                .map_err(|e| Error::Invalid(e.to_string()))?;
+            match &self.running {
+                Some(Task::Cli { runtime, .. }) => runtime.resume()?,
+                _ => berth_launch::resume(&layout.runtime_state(), id)
+                    .map_err(|e| Error::Invalid(e.to_string()))?,
+            }
             self.state.status = Status::Running;
         }
         self.save_state();
@@ -532,13 +545,28 @@ impl Shim {
         set_nonblocking(&stdout_r);
         set_nonblocking(&stderr_r);
         let layout = Layout(&self.dir);
-        let running = launch(
-            &layout.bundle(),
-            runtime_id(&self.config.id),
-            &layout.runtime_state(),
-            stdio,
-        )
-        .map_err(|e| Error::Invalid(format!("starting container: {e}")))?;
+        let running = if is_embedded(&self.config.runtime) {
+            Task::Embedded(
+                launch(
+                    &layout.bundle(),
+                    runtime_id(&self.config.id),
+                    &layout.runtime_state(),
+                    stdio,
+                )
+                .map_err(|e| Error::Invalid(format!("starting container: {e}")))?,
+            )
+        } else {
+            // The init outlives `runc create`: as subreaper the shim
+            // becomes its parent and can wait for it.
+            let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+            let runtime = CliRuntime::new(
+                &self.config.runtime,
+                &layout.runtime_state(),
+                runtime_id(&self.config.id),
+            )?;
+            let pid = runtime.create_and_start(&layout.bundle(), stdio)?;
+            Task::Cli { runtime, pid }
+        };
         let pidfd = rustix::process::Pid::from_raw(running.pid())
             .and_then(|pid| {
                 rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
@@ -820,7 +848,7 @@ impl Shim {
             monitor.abort();
         }
         let code = match running.wait() {
-            Ok(status) => status.code(),
+            Ok(code) => code,
             Err(e) => {
                 tracing::error!("wait: {e}");
                 exit::ENGINE
@@ -840,7 +868,7 @@ impl Shim {
         self.log.flush();
         self.pipes = Pipes::default();
         self.state.oom_killed = oom_killed(&self.config.id);
-        let _ = running.delete();
+        running.delete();
         self.teardown_network();
         self.state.ports.clear();
         self.state.status = Status::Exited;

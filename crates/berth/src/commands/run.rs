@@ -201,7 +201,12 @@ pub fn container_config(args: &RunArgs) -> Result<ContainerConfig, CliError> {
         },
         ..RunOptions::default()
     };
+    let runtime = args.runtime.clone().unwrap_or_default();
+    if !berth_engine::containers::runtime_cli::is_embedded(&runtime) {
+        berth_engine::containers::runtime_cli::find_runtime(&runtime).map_err(usage)?;
+    }
     Ok(ContainerConfig {
+        runtime,
         image: args.image.clone(),
         run,
         open_stdin: args.interactive,
