@@ -40,6 +40,10 @@ fn health(f: &Fixture, name: &str) -> serde_json::Value {
     serde_json::from_str(out.trim()).unwrap()
 }
 
+fn code_of(out: &std::process::Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
 fn status(h: &serde_json::Value) -> &str {
     h["Status"].as_str().unwrap_or("")
 }
@@ -72,6 +76,10 @@ fn a_health_check_goes_healthy_then_unhealthy() {
     wait_for("healthy", || status(&health(&f, "web")) == "healthy");
     let ps = f.ok(&["ps"]);
     assert!(ps.contains("(healthy)"), "{ps}");
+    let healthy = f.ok(&["ps", "--filter", "health=healthy", "--format", "{{.Names}}"]);
+    assert_eq!(healthy.trim(), "web");
+    assert_eq!(f.ok(&["ps", "-q", "--filter", "health=none"]), "");
+    assert_eq!(code_of(&f.berth(&["ps", "--filter", "health=fine"])), 1);
     let h = health(&f, "web");
     assert_eq!(h["FailingStreak"], 0);
     let log = h["Log"].as_array().unwrap();
@@ -292,6 +300,20 @@ fn stats_reads_the_container_cgroups() {
     let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
     assert_eq!(v["Name"], "idle");
     assert_eq!(v["Container"], "idle");
+
+    // Streaming: the table is redrawn every second until interrupted.
+    let mut child = f
+        .command()
+        .args(["stats", "--format", "{{.Name}} {{.PIDs}}", "idle"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2800));
+    child.kill().unwrap();
+    let streamed = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&streamed.stdout);
+    assert!(text.matches("\x1b[2J").count() >= 2, "{text:?}");
+    assert!(text.contains("idle 1"), "{text:?}");
 
     let missing = f.berth(&["stats", "--no-stream", "nosuch"]);
     assert_eq!(missing.status.code(), Some(1));
