@@ -112,9 +112,16 @@ impl HealthSettings {
     }
 
     /// The wait before the next probe: the start interval while the
-    /// container is still starting within its start period.
+    /// container is still starting within its start period, and no later
+    /// than the end of the start period (Docker's `getInterval`).
     pub fn next_interval(&self, since_start: Duration, status: &str) -> Duration {
-        if since_start < self.start_period && status == STARTING {
+        if since_start >= self.start_period {
+            return self.interval;
+        }
+        let remaining = self.start_period - since_start;
+        if remaining < self.interval {
+            remaining
+        } else if status == STARTING {
             self.start_interval
         } else {
             self.interval
@@ -225,6 +232,9 @@ struct Probe {
     output: Option<OwnedFd>,
     captured: LimitedOutput,
     start: String,
+    /// When the probe was asked for (Docker's `Start`).
+    started: Instant,
+    /// Timed from when the process runs: starting it does not count.
     deadline: Instant,
     timed_out: bool,
 }
@@ -346,22 +356,18 @@ impl Monitor {
                 // behind holding the pipe are not waited for.
                 drain(&mut p.output, &mut p.captured);
                 let (exit_code, output) = if p.timed_out {
-                    (
-                        -1,
-                        format!(
-                            "Health check exceeded timeout ({})",
-                            go_duration(self.settings.timeout)
-                        ),
-                    )
+                    let limit = go_duration(self.settings.timeout);
+                    let out = p.captured.text();
+                    let message = if out.is_empty() {
+                        format!("Health check exceeded timeout ({limit})")
+                    } else {
+                        format!("Health check exceeded timeout ({limit}): {out}")
+                    };
+                    (-1, message)
                 } else {
                     (code, p.captured.text())
                 };
-                let since_start = p
-                    .deadline
-                    .checked_sub(self.settings.timeout)
-                    .map_or(Duration::ZERO, |t| {
-                        t.saturating_duration_since(self.started)
-                    });
+                let since_start = p.started.saturating_duration_since(self.started);
                 let result = HealthProbe {
                     start: p.start,
                     end: now_rfc3339(),
@@ -448,7 +454,8 @@ fn start_probe(
         output: Some(read),
         captured: LimitedOutput::default(),
         start,
-        deadline: started + settings.timeout,
+        started,
+        deadline: Instant::now() + settings.timeout,
         timed_out: false,
     })
 }
@@ -568,9 +575,27 @@ mod tests {
         };
         record(&mut h, &s, probe(1), Duration::from_secs(1));
         assert_eq!((h.status.as_str(), h.failing_streak), (STARTING, 0));
+        // Docker: the rest of the start period when shorter than the interval.
         assert_eq!(
             s.next_interval(Duration::from_secs(1), &h.status),
+            Duration::from_secs(9)
+        );
+        // The first probe after the start period comes as it ends.
+        let long = HealthSettings {
+            start_period: Duration::from_secs(100),
+            ..s.clone()
+        };
+        assert_eq!(
+            long.next_interval(Duration::from_secs(80), STARTING),
+            Duration::from_secs(20)
+        );
+        assert_eq!(
+            long.next_interval(Duration::from_secs(1), STARTING),
             Duration::from_secs(5)
+        );
+        assert_eq!(
+            long.next_interval(Duration::from_secs(1), HEALTHY),
+            Duration::from_secs(30)
         );
         record(&mut h, &s, probe(1), Duration::from_secs(11));
         assert_eq!((h.status.as_str(), h.failing_streak), (UNHEALTHY, 1));
