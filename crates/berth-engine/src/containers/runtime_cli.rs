@@ -182,6 +182,12 @@ fn code_of(status: rustix::process::WaitStatus) -> Option<i32> {
         .or_else(|| status.terminating_signal().map(|s| 128 + s))
 }
 
+/// As subreaper the shim also inherits the runtime's short-lived helper
+/// processes; once the init is reaped, those that exited are reaped too.
+fn reap_orphans() {
+    while let Ok(Some(_)) = rustix::process::wait(rustix::process::WaitOptions::NOHANG) {}
+}
+
 /// The running container the shim holds.
 #[derive(Debug)]
 pub enum Task {
@@ -214,6 +220,7 @@ impl Task {
                     ) {
                         Ok(Some((_, status))) => {
                             if let Some(code) = code_of(status) {
+                                reap_orphans();
                                 return Ok(code);
                             }
                         }
