@@ -136,6 +136,10 @@ pub struct Stdio {
     pub stdout: Option<OwnedFd>,
     /// Becomes fd 2 in the container.
     pub stderr: Option<OwnedFd>,
+    /// For a spec with `process.terminal`: a listening unix socket to which
+    /// the container's init sends the master end of its new pty
+    /// (`SCM_RIGHTS`); fds 0–2 then are the pty's slave end.
+    pub console_socket: Option<PathBuf>,
 }
 
 /// How the container's init process ended.
@@ -201,6 +205,9 @@ pub fn launch(bundle: &Path, id: &str, state_root: &Path, stdio: Stdio) -> Resul
     }
     if let Some(fd) = stdio.stderr {
         builder = builder.with_stderr(fd);
+    }
+    if let Some(path) = stdio.console_socket {
+        builder = builder.with_console_socket(Some(path));
     }
     let before = children();
     let mut container = match builder
@@ -397,6 +404,9 @@ pub fn exec(state_root: &Path, id: &str, process_json: &Path, stdio: Stdio) -> R
     }
     if let Some(fd) = stdio.stderr {
         builder = builder.with_stderr(fd);
+    }
+    if let Some(path) = stdio.console_socket {
+        builder = builder.with_console_socket(Some(path));
     }
     let before = children();
     match builder

@@ -129,6 +129,7 @@ fn run(spec_value: &Value, id: &str, state_root: &Path) -> Captured {
         stdin: None,
         stdout: Some(out_w.into()),
         stderr: Some(err_file.try_clone().unwrap().into()),
+        console_socket: None,
     };
     let mut running = launch(bundle.path(), id, state_root, stdio).unwrap();
     assert!(running.pid() > 0);
@@ -212,6 +213,7 @@ fn memory_limit_kills() {
         stdin: None,
         stdout: Some(dev_null()),
         stderr: Some(dev_null()),
+        console_socket: None,
     };
     let mut running = launch(bundle.path(), id, root.path(), stdio).unwrap();
     let status = running.wait().unwrap();
@@ -303,6 +305,7 @@ fn kill_and_delete_running() {
         stdin: None,
         stdout: Some(dev_null()),
         stderr: Some(dev_null()),
+        console_socket: None,
     };
     let mut running = launch(bundle.path(), "t-kill", root.path(), stdio).unwrap();
     running.kill(9).unwrap();
@@ -332,6 +335,7 @@ fn two_in_sequence() {
             stdin: None,
             stdout: Some(w.into()),
             stderr: Some(dev_null()),
+            console_socket: None,
         };
         let mut running: Running = launch(bundle.path(), id, root.path(), stdio).unwrap();
         assert!(root.path().join(id).join("state.json").exists());
@@ -371,6 +375,7 @@ fn timing_true() {
             stdin: None,
             stdout: Some(dev_null()),
             stderr: Some(dev_null()),
+            console_socket: None,
         };
         let t0 = Instant::now();
         let mut running = launch(bundle.path(), "t-time", root.path(), stdio).unwrap();

@@ -324,6 +324,14 @@ fn exec_runs_in_the_running_container() {
     assert_eq!(code(&f.berth(&["exec", "box", "sh", "-c", "exit 4"])), 4);
     let out = f.berth_stdin(&["exec", "-i", "box", "cat"], Some(b"through stdin\n"));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "through stdin\n");
+    // -t: a terminal of its own, TERM set, the status still comes through.
+    let out = f.berth(&["exec", "-t", "box", "sh", "-c", "tty; echo $TERM; exit 3"]);
+    assert_eq!(code(&out), 3);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("/dev/pts/") && text.contains("xterm\r\n"),
+        "{text:?}"
+    );
     // Not running: 125-style failure.
     f.ok(&["kill", "box"]);
     f.ok(&["wait", "box"]);
@@ -604,4 +612,62 @@ fn volumes_and_binds_persist_data() {
         "head -c 64m /dev/zero | tail > /dev/null",
     ]);
     assert_eq!(code(&out), 137, "{}", stderr(&out));
+}
+
+#[test]
+fn t_gives_the_container_a_terminal() {
+    let f = setup();
+    let out = f.ok(&["run", "--rm", "-t", "busybox", "sh", "-c", "tty; echo done"]);
+    // A pty, and its line discipline turns \n into \r\n.
+    assert!(out.starts_with("/dev/pts/"), "{out:?}");
+    assert!(out.ends_with("done\r\n"), "{out:?}");
+    let out = f.ok(&["run", "--rm", "busybox", "sh", "-c", "tty || true"]);
+    assert_eq!(out, "not a tty\n");
+    // The log keeps what the terminal showed.
+    f.ok(&["run", "--name", "logged", "-t", "busybox", "echo", "hi"]);
+    assert_eq!(f.ok(&["logs", "logged"]), "hi\r\n");
+}
+
+#[test]
+fn inspect_shows_mounts_and_port_bindings() {
+    let f = setup();
+    f.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "shape",
+        "-p",
+        "127.0.0.1:18090:80",
+        "-v",
+        "vol1:/data:ro",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let json = f.ok(&["inspect", "shape"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let c = &v[0];
+    assert_eq!(
+        c["HostConfig"]["PortBindings"]["80/tcp"][0]["HostIp"],
+        "127.0.0.1"
+    );
+    assert_eq!(
+        c["HostConfig"]["PortBindings"]["80/tcp"][0]["HostPort"],
+        "18090"
+    );
+    assert_eq!(
+        c["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"],
+        "18090"
+    );
+    let m = &c["Mounts"][0];
+    assert_eq!(m["Type"], "volume");
+    assert_eq!(m["Name"], "vol1");
+    assert_eq!(m["Destination"], "/data");
+    assert_eq!(m["RW"], false);
+    assert!(c["State"]["Running"].as_bool().unwrap());
+    assert!(c["Config"]["Cmd"].is_array() && c["Config"]["Env"].is_array());
+    assert!(c["Id"]
+        .as_str()
+        .unwrap()
+        .starts_with(&c["Config"]["Hostname"].as_str().unwrap()[..12]));
 }

@@ -447,6 +447,9 @@ fn a_container_runs_under_runc() {
     assert_eq!(f.ok(&["exec", "rc", "echo", "inside"]), "inside\n");
     let failed = f.berth(&["exec", "rc", "sh", "-c", "exit 3"]);
     assert_eq!(failed.status.code(), Some(3));
+    let out = f.berth(&["exec", "-t", "rc", "sh", "-c", "tty; exit 4"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("/dev/pts/"));
     wait_for("healthy", || status(&health(&f, "rc")) == "healthy");
     // pause/unpause through the runtime.
     f.ok(&["pause", "rc"]);
@@ -464,6 +467,22 @@ fn a_container_runs_under_runc() {
         "0"
     );
     assert_eq!(runc_state(&f, &id), "");
+    // -t: runc hands the pty over through the console socket.
+    let out = f.ok(&[
+        "run",
+        "--rm",
+        "-t",
+        "--runtime",
+        "runc",
+        "busybox",
+        "sh",
+        "-c",
+        "tty; echo done",
+    ]);
+    assert!(
+        out.starts_with("/dev/pts/") && out.ends_with("done\r\n"),
+        "{out:?}"
+    );
     // It starts again under runc.
     f.ok(&["start", "rc"]);
     assert!(runc_state(&f, &id).contains("\"status\": \"running\""));

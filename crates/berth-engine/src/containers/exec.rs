@@ -26,12 +26,15 @@ pub struct ExecOptions {
     /// `-w`; empty is the container's working directory.
     pub workdir: String,
     pub privileged: bool,
+    /// `-t`: a pty (see [`ExecProcess::take_pty`]).
+    pub tty: bool,
 }
 
 /// A started exec process.
 #[derive(Debug)]
 pub struct ExecProcess {
     inner: Inner,
+    pty: Option<std::os::fd::OwnedFd>,
 }
 
 #[derive(Debug)]
@@ -42,15 +45,26 @@ enum Inner {
         child: std::process::Child,
         process_file: std::path::PathBuf,
     },
+    /// `runc exec -d` (`-t`): the process itself, the caller's child as
+    /// its subreaper.
+    Detached {
+        pid: i32,
+    },
 }
 
 impl ExecProcess {
+    /// The master end of the process's terminal (`-t`).
+    pub fn take_pty(&mut self) -> Option<std::os::fd::OwnedFd> {
+        self.pty.take()
+    }
+
     /// The process (under a runtime CLI: the runtime's `exec`, which
     /// exits with the process's status).
     pub fn pid(&self) -> i32 {
         match &self.inner {
             Inner::Embedded(e) => e.pid(),
             Inner::Cli { child, .. } => i32::try_from(child.id()).unwrap_or(0),
+            Inner::Detached { pid } => *pid,
         }
     }
 
@@ -61,6 +75,7 @@ impl ExecProcess {
                 .wait()
                 .map(|s| s.code())
                 .map_err(|e| Error::Invalid(e.to_string())),
+            Inner::Detached { pid } => super::runtime_cli::wait_pid(*pid),
             Inner::Cli {
                 child,
                 process_file,
@@ -173,6 +188,20 @@ pub(crate) fn exec_in(
             caps.permitted = caps.bounding.clone();
         }
     }
+    let mut stdio = stdio;
+    let mut console = None;
+    let console_name = format!("exec-console-{}.sock", std::process::id());
+    if opts.tty {
+        process.terminal = true;
+        if !process.env.iter().any(|e| e.starts_with("TERM=")) {
+            process.env.push("TERM=xterm".to_string());
+        }
+        console = Some(super::protocol::listen_at(dir, &console_name)?);
+        stdio = Stdio {
+            console_socket: Some(dir.join(&console_name)),
+            ..Stdio::default()
+        };
+    }
     let json = serde_json::to_vec(&process).map_err(|e| Error::Invalid(e.to_string()))?;
     let process_file = dir.join(format!(
         "exec-{}-{}.json",
@@ -183,12 +212,24 @@ pub(crate) fn exec_in(
         .map_err(|e| Error::io(process_file.display().to_string(), e))?;
     if !is_embedded(runtime) {
         let cli = CliRuntime::new(runtime, &layout.runtime_state(), runtime_id(id))?;
+        if let (Some(listener), Some(socket)) = (&console, stdio.console_socket.as_ref()) {
+            let started = cli.exec_detached(&process_file, socket);
+            let _ = std::fs::remove_file(&process_file);
+            let pty = started.and_then(|pid| super::pty::receive(listener).map(|pty| (pid, pty)));
+            let _ = std::fs::remove_file(dir.join(&console_name));
+            let (pid, pty) = pty?;
+            return Ok(ExecProcess {
+                inner: Inner::Detached { pid },
+                pty: Some(pty),
+            });
+        }
         return match cli.exec(&process_file, stdio) {
             Ok(child) => Ok(ExecProcess {
                 inner: Inner::Cli {
                     child,
                     process_file,
                 },
+                pty: None,
             }),
             Err(e) => {
                 let _ = std::fs::remove_file(&process_file);
@@ -203,10 +244,18 @@ pub(crate) fn exec_in(
         stdio,
     );
     let _ = std::fs::remove_file(&process_file);
+    let _ = std::fs::remove_file(dir.join(&console_name));
     match started {
-        Ok(inner) => Ok(ExecProcess {
-            inner: Inner::Embedded(inner),
-        }),
+        Ok(inner) => {
+            let pty = match &console {
+                Some(listener) => Some(super::pty::receive(listener)?),
+                None => None,
+            };
+            Ok(ExecProcess {
+                inner: Inner::Embedded(inner),
+                pty,
+            })
+        }
         Err(e) => {
             let text = e.to_string();
             let status = if text.contains("No such file") || text.contains("not found") {

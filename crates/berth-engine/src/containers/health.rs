@@ -432,6 +432,7 @@ fn start_probe(
         stdin: Some(OwnedFd::from(null)),
         stdout: Some(write),
         stderr: Some(write_err),
+        console_socket: None,
     };
     let opts = ExecOptions {
         command: settings.command.clone(),

@@ -91,6 +91,54 @@ fn spec_process(container: &Container) -> (Vec<String>, Vec<String>, String, Str
     }
 }
 
+/// `Mounts`, as Docker lists binds and volumes.
+pub fn mounts_json(state: &State) -> Vec<Value> {
+    use berth_runtime::mounts::MountKind;
+    state
+        .mounts
+        .iter()
+        .map(|m| {
+            let mut v = json!({
+                "Type": match m.kind { MountKind::Bind => "bind", MountKind::Volume => "volume" },
+                "Source": m.source.display().to_string(),
+                "Destination": m.destination,
+                "Mode": if m.read_only { "ro" } else { "" },
+                "RW": !m.read_only,
+                "Propagation": m.propagation.clone().unwrap_or_default(),
+            });
+            if let (Some(name), Value::Object(map)) = (&m.volume, &mut v) {
+                map.insert("Name".to_string(), json!(name));
+                map.insert("Driver".to_string(), json!("local"));
+            }
+            v
+        })
+        .collect()
+}
+
+/// `HostConfig.PortBindings` from the `-p` values.
+fn port_bindings_json(publish: &[String]) -> Value {
+    let mut map = Map::new();
+    for spec in publish {
+        let Ok(bindings) = berth_net::parse_publish(spec) else {
+            continue;
+        };
+        for b in bindings {
+            let key = format!("{}/{}", b.container_port, b.protocol);
+            let host_port = match (b.host_port, b.host_port_end) {
+                (0, _) => String::new(),
+                (p, end) if end != p => format!("{p}-{end}"),
+                (p, _) => p.to_string(),
+            };
+            let host_ip = b.host_ip.map(|ip| ip.to_string()).unwrap_or_default();
+            let entry = map.entry(key).or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(list) = entry {
+                list.push(json!({"HostIp": host_ip, "HostPort": host_port}));
+            }
+        }
+    }
+    Value::Object(map)
+}
+
 /// `docker inspect CONTAINER`.
 pub fn inspect_json(container: &Container, image: &berth_oci::ImageConfig) -> Value {
     let c = &container.config;
@@ -209,7 +257,7 @@ pub fn inspect_json(container: &Container, image: &berth_oci::ImageConfig) -> Va
         "HostConfig": {
             "Binds": null,
             "NetworkMode": network_name,
-            "PortBindings": {},
+            "PortBindings": port_bindings_json(&c.publish),
             "RestartPolicy": {"Name": if c.restart.name.is_empty() { "no" } else { c.restart.name.as_str() }, "MaximumRetryCount": c.restart.max_retries},
             "AutoRemove": c.auto_remove,
             "Init": if c.run.init.is_some() { json!(true) } else { Value::Null },
@@ -228,7 +276,7 @@ pub fn inspect_json(container: &Container, image: &berth_oci::ImageConfig) -> Va
             "UpperDir": format!("{dir}/upper"),
             "WorkDir": format!("{dir}/work"),
         }},
-        "Mounts": [],
+        "Mounts": mounts_json(s),
         "Config": {
             "Hostname": hostname,
             "Domainname": "",
@@ -284,6 +332,6 @@ pub fn summary_json(container: &Container) -> Value {
         "State": container.state.status.as_str(),
         "Status": human_status(&container.state),
         "HostConfig": {"NetworkMode": container.config.network},
-        "Mounts": [],
+        "Mounts": mounts_json(&container.state),
     })
 }

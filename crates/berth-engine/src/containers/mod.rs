@@ -13,6 +13,7 @@ pub mod logs;
 mod names;
 mod prepare;
 pub mod protocol;
+pub mod pty;
 pub mod runtime_cli;
 pub mod shim;
 pub mod state;
@@ -311,6 +312,12 @@ impl Engine {
             .open(&log)
             .map_err(|e| Error::io(log.display().to_string(), e))?;
         let mut child = Command::new(exe)
+            // mimalloc keeps freed and reserved memory by default; an idle
+            // shim should hold only what it uses (~2 MiB instead of ~9).
+            .env("MIMALLOC_PURGE_DELAY", "0")
+            .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
+            .env("MIMALLOC_ALLOW_LARGE_OS_PAGES", "0")
+            .env("MIMALLOC_RESERVE_OS_MEMORY", "0")
             .arg("shim")
             .arg(&container.dir)
             .stdin(Stdio::null())

@@ -131,10 +131,16 @@ fn socket_path(fd: &OwnedFd) -> String {
 
 /// Binds `dir/shim.sock` (replacing a stale one).
 pub fn listen(dir: &Path) -> Result<UnixListener> {
-    let _ = std::fs::remove_file(dir.join(SOCKET));
+    listen_at(dir, SOCKET)
+}
+
+/// Binds the unix socket `dir/name` (replacing a stale one).
+pub fn listen_at(dir: &Path, name: &str) -> Result<UnixListener> {
+    use std::os::fd::AsRawFd;
+    let _ = std::fs::remove_file(dir.join(name));
     let fd = dir_fd(dir)?;
-    UnixListener::bind(socket_path(&fd))
-        .map_err(|e| Error::io(dir.join(SOCKET).display().to_string(), e))
+    UnixListener::bind(format!("/proc/self/fd/{}/{name}", fd.as_raw_fd()))
+        .map_err(|e| Error::io(dir.join(name).display().to_string(), e))
 }
 
 /// Connects to the shim of the container in `dir`.

@@ -38,6 +38,36 @@ pub fn find_runtime(name: &str) -> Result<PathBuf> {
         .ok_or_else(unknown)
 }
 
+/// A short name for a unix socket whose path may not fit `sun_path` (108
+/// bytes; container directories under a deep root do not): a symlink in
+/// `/run` (or the temp dir), which `connect` follows. Removed on drop.
+struct ShortSocketPath(PathBuf);
+
+impl ShortSocketPath {
+    fn new(socket: &Path) -> Result<ShortSocketPath> {
+        let name = format!(
+            "berth-{}-{}.sock",
+            std::process::id(),
+            crate::time::wall_now_precise().1
+        );
+        let mut last = None;
+        for dir in [PathBuf::from("/run"), std::env::temp_dir()] {
+            let link = dir.join(&name);
+            match std::os::unix::fs::symlink(socket, &link) {
+                Ok(()) => return Ok(ShortSocketPath(link)),
+                Err(e) => last = Some(Error::io(link.display().to_string(), e)),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::Invalid("no directory for a socket link".to_string())))
+    }
+}
+
+impl Drop for ShortSocketPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// One container under a runtime CLI.
 #[derive(Debug, Clone)]
 pub struct CliRuntime {
@@ -111,8 +141,15 @@ impl CliRuntime {
             .arg("--bundle")
             .arg(bundle)
             .arg("--pid-file")
-            .arg(&pid_file)
-            .arg(&self.id);
+            .arg(&pid_file);
+        let mut _socket_link = None;
+        if let Some(socket) = &stdio.console_socket {
+            // runc sends the pty's master end there during `create`.
+            let link = ShortSocketPath::new(socket)?;
+            cmd.arg("--console-socket").arg(&link.0);
+            _socket_link = Some(link);
+        }
+        cmd.arg(&self.id);
         let io = |fd: Option<std::os::fd::OwnedFd>| {
             fd.map_or_else(std::process::Stdio::null, std::process::Stdio::from)
         };
@@ -154,7 +191,9 @@ impl CliRuntime {
     }
 
     /// `exec --process FILE` in the foreground: the returned child is the
-    /// runtime, which exits with the process's status.
+    /// runtime, which exits with the process's status. With a console
+    /// socket (`-t`) runc only hands the pty over when it detaches: use
+    /// [`CliRuntime::exec_detached`].
     pub fn exec(&self, process_json: &Path, stdio: Stdio) -> Result<Child> {
         let mut cmd = self.command();
         cmd.arg("exec")
@@ -173,6 +212,42 @@ impl CliRuntime {
         cmd.spawn()
             .map_err(|e| Error::io(self.binary.display().to_string(), e))
     }
+
+    /// `exec -d --tty --console-socket`: runc sends the pty's master end to
+    /// `console_socket` and exits; the process, orphaned, becomes the
+    /// caller's child (this makes the caller a subreaper). Returns its pid.
+    pub fn exec_detached(&self, process_json: &Path, console_socket: &Path) -> Result<i32> {
+        let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+        let pid_file = process_json.with_extension("pid");
+        let link = ShortSocketPath::new(console_socket)?;
+        let status = self
+            .command()
+            .arg("exec")
+            .arg("-d")
+            .arg("--tty")
+            .arg("--console-socket")
+            .arg(&link.0)
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg("--process")
+            .arg(process_json)
+            .arg(&self.id)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .map_err(|e| Error::io(self.binary.display().to_string(), e))?;
+        let pid = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok());
+        let _ = std::fs::remove_file(&pid_file);
+        match pid {
+            Some(pid) if status.success() => Ok(pid),
+            _ => Err(Error::Invalid(format!(
+                "OCI runtime exec failed: {}",
+                self.last_error()
+            ))),
+        }
+    }
 }
 
 /// Docker's status code for a wait status (128 + signal when killed).
@@ -180,6 +255,23 @@ fn code_of(status: rustix::process::WaitStatus) -> Option<i32> {
     status
         .exit_status()
         .or_else(|| status.terminating_signal().map(|s| 128 + s))
+}
+
+/// Reaps child `pid`; its exit code.
+pub fn wait_pid(pid: i32) -> Result<i32> {
+    let child =
+        rustix::process::Pid::from_raw(pid).ok_or_else(|| Error::Invalid(format!("pid {pid}")))?;
+    loop {
+        match rustix::process::waitpid(Some(child), rustix::process::WaitOptions::empty()) {
+            Ok(Some((_, status))) => {
+                if let Some(code) = code_of(status) {
+                    return Ok(code);
+                }
+            }
+            Ok(None) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(Error::Invalid(format!("wait for pid {pid}: {e}"))),
+        }
+    }
 }
 
 /// As subreaper the shim also inherits the runtime's short-lived helper
@@ -211,23 +303,9 @@ impl Task {
                 .map(|s| s.code())
                 .map_err(|e| Error::Invalid(e.to_string())),
             Task::Cli { pid, .. } => {
-                let child = rustix::process::Pid::from_raw(*pid)
-                    .ok_or_else(|| Error::Invalid(format!("pid {pid}")))?;
-                loop {
-                    match rustix::process::waitpid(
-                        Some(child),
-                        rustix::process::WaitOptions::empty(),
-                    ) {
-                        Ok(Some((_, status))) => {
-                            if let Some(code) = code_of(status) {
-                                reap_orphans();
-                                return Ok(code);
-                            }
-                        }
-                        Ok(None) | Err(rustix::io::Errno::INTR) => {}
-                        Err(e) => return Err(Error::Invalid(format!("wait for pid {pid}: {e}"))),
-                    }
-                }
+                let code = wait_pid(*pid)?;
+                reap_orphans();
+                Ok(code)
             }
         }
     }

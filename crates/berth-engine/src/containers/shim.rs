@@ -30,11 +30,15 @@ use super::health::{self, HealthSettings, Monitor, ProbeEvent};
 use super::logs::{log_path, LogWriter};
 use super::prepare::{self, runtime_id, Layout};
 use super::protocol::{self, frame_header, Reply, Request, STDERR, STDOUT};
+use super::pty;
 use super::runtime_cli::{is_embedded, CliRuntime, Task};
 use super::state::{try_lock_shim, PublishedPort, State, Status};
 use super::{exit, RunFailure};
 use crate::time::{rfc3339, wall_now_precise};
 use crate::{Engine, Error, Result};
+
+/// Where a `-t` container's init sends its pty (in the container directory).
+const CONSOLE_SOCKET: &str = "console.sock";
 
 /// How long a shim waits for its first `start` before giving up.
 const START_DEADLINE: Duration = Duration::from_secs(30);
@@ -119,6 +123,8 @@ struct Shim {
     net: Option<ContainerNetwork>,
     /// The health check while the container runs.
     health: Option<Monitor>,
+    /// The master end of a `-t` container's pty (for resizing).
+    pty: Option<OwnedFd>,
 }
 
 fn root_of(dir: &Path) -> Result<PathBuf> {
@@ -170,6 +176,7 @@ impl Shim {
             engine: None,
             net: None,
             health: None,
+            pty: None,
         })
     }
 
@@ -461,7 +468,18 @@ impl Shim {
                     Err(e) => reply(&stream, &Reply::failed(exit::ENGINE, e.to_string())),
                 }
             }
-            Request::Resize { .. } => reply(&stream, &Reply::ok()),
+            Request::Resize { height, width } => {
+                if let Some(pty) = &self.pty {
+                    let size = rustix::termios::Winsize {
+                        ws_row: height,
+                        ws_col: width,
+                        ws_xpixel: 0,
+                        ws_ypixel: 0,
+                    };
+                    let _ = rustix::termios::tcsetwinsize(pty, size);
+                }
+                reply(&stream, &Reply::ok());
+            }
         }
     }
 
@@ -527,24 +545,32 @@ impl Shim {
         prepare::mount_rootfs(&self.dir, &self.config)?;
         let opts = self.prepare_run_options()?;
         prepare::write_bundle(&self.dir, &self.config, &self.image, opts)?;
-        let (stdout_r, stdout_w) = pipe()?;
-        let (stderr_r, stderr_w) = pipe()?;
-        let mut stdio = Stdio {
-            stdin: None,
-            stdout: Some(stdout_w),
-            stderr: Some(stderr_w),
-        };
-        if self.config.open_stdin {
-            let (r, w) = pipe()?;
-            set_nonblocking(&w);
-            stdio.stdin = Some(r);
-            self.pipes.stdin = Some(w);
-        } else {
-            stdio.stdin = Some(dev_null()?);
-        }
-        set_nonblocking(&stdout_r);
-        set_nonblocking(&stderr_r);
         let layout = Layout(&self.dir);
+        let tty = self.config.run.tty;
+        let mut stdio = Stdio::default();
+        let mut console = None;
+        let mut output = None;
+        if tty {
+            // The container's init makes a pty and sends us its master end.
+            console = Some(protocol::listen_at(&self.dir, CONSOLE_SOCKET)?);
+            stdio.console_socket = Some(self.dir.join(CONSOLE_SOCKET));
+        } else {
+            let (stdout_r, stdout_w) = pipe()?;
+            let (stderr_r, stderr_w) = pipe()?;
+            stdio.stdout = Some(stdout_w);
+            stdio.stderr = Some(stderr_w);
+            if self.config.open_stdin {
+                let (r, w) = pipe()?;
+                set_nonblocking(&w);
+                stdio.stdin = Some(r);
+                self.pipes.stdin = Some(w);
+            } else {
+                stdio.stdin = Some(dev_null()?);
+            }
+            set_nonblocking(&stdout_r);
+            set_nonblocking(&stderr_r);
+            output = Some((stdout_r, stderr_r));
+        }
         let running = if is_embedded(&self.config.runtime) {
             Task::Embedded(
                 launch(
@@ -572,9 +598,27 @@ impl Shim {
                 rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
             })
             .ok_or_else(|| Error::Invalid("pidfd_open on the container's init".to_string()))?;
-        self.pipes.stdout = Some(stdout_r);
-        self.pipes.stderr = Some(stderr_r);
+        if let Some(listener) = console {
+            let _ = std::fs::remove_file(self.dir.join(CONSOLE_SOCKET));
+            let master = pty::receive(&listener)?;
+            set_nonblocking(&master);
+            let dup = |fd: &OwnedFd| -> Result<OwnedFd> {
+                rustix::io::fcntl_dupfd_cloexec(fd, 3)
+                    .map_err(|e| Error::io("pty".to_string(), e.into()))
+            };
+            self.pipes.stdout = Some(dup(&master)?);
+            if self.config.open_stdin {
+                self.pipes.stdin = Some(dup(&master)?);
+            }
+            self.pty = Some(master);
+        } else if let Some((stdout_r, stderr_r)) = output {
+            self.pipes.stdout = Some(stdout_r);
+            self.pipes.stderr = Some(stderr_r);
+        }
         self.pidfd = Some(pidfd);
+        // An idle shim holds no store connection (SQLite's page cache is
+        // most of its memory); exit and restart reopen it.
+        self.engine = None;
         self.state.status = Status::Running;
         self.state.pid = running.pid();
         self.state.started_at = now_rfc3339();
@@ -640,6 +684,7 @@ impl Shim {
             self.config.write(&self.dir)?;
         }
         let mut opts = self.config.run.clone();
+        self.state.mounts = prepared.mounts.clone();
         opts.mounts = prepared.mounts;
         opts.tmpfs = prepared.tmpfs;
 
@@ -777,9 +822,15 @@ impl Shim {
             Ok(n) => {
                 let data = &buf[..n];
                 self.log.write(stream, data);
+                let raw = self.pty.is_some();
                 self.clients.retain_mut(|c| {
                     let wanted = if stream == STDOUT { c.stdout } else { c.stderr };
-                    !wanted || send_frame(&mut c.stream, stream, data)
+                    !wanted
+                        || if raw {
+                            c.stream.write_all(data).is_ok()
+                        } else {
+                            send_frame(&mut c.stream, stream, data)
+                        }
                 });
             }
             Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {}
@@ -867,6 +918,7 @@ impl Shim {
         }
         self.log.flush();
         self.pipes = Pipes::default();
+        self.pty = None;
         self.state.oom_killed = oom_killed(&self.config.id);
         running.delete();
         self.teardown_network();

@@ -94,6 +94,8 @@ pub struct State {
     pub gateway: String,
     pub ip_prefix_len: u8,
     pub mac_address: String,
+    /// The binds and volumes of the last start (`inspect`'s `Mounts`).
+    pub mounts: Vec<berth_runtime::mounts::ResolvedMount>,
     /// Set by `stop`/`kill` through the shim: the restart policy does not
     /// apply to this exit.
     pub stopped_by_user: bool,

@@ -444,9 +444,6 @@ pub fn logs(engine: &mut Engine, args: &LogsArgs) -> Result<(), CliError> {
 }
 
 pub fn exec_command(engine: &mut Engine, args: &ExecArgs) -> Result<(), CliError> {
-    if args.tty {
-        return Err(CliError::with_code(125, "-t is not supported yet"));
-    }
     let c = engine
         .container(&args.container)
         .map_err(|e| CliError::with_code(125, e.to_string()))?;
@@ -462,6 +459,7 @@ pub fn exec_command(engine: &mut Engine, args: &ExecArgs) -> Result<(), CliError
         user: args.user.clone().unwrap_or_default(),
         workdir: args.workdir.clone().unwrap_or_default(),
         privileged: args.privileged,
+        tty: args.tty && !args.detach,
     };
     let mut stdio = berth_launch::Stdio::default();
     if args.detach || !args.interactive {
@@ -485,8 +483,48 @@ pub fn exec_command(engine: &mut Engine, args: &ExecArgs) -> Result<(), CliError
         // The process is reparented when berth exits; nobody waits here.
         return Ok(());
     }
+    if let Some(pty) = process.take_pty() {
+        relay_terminal(pty, args.interactive);
+    }
     let code = process.wait().map_err(fail)?;
     exit_with(code)
+}
+
+/// `exec -t`: berth's terminal ⇄ the process's pty until the process
+/// closes it.
+fn relay_terminal(pty: std::os::fd::OwnedFd, interactive: bool) {
+    use std::io::{Read, Write};
+    let _raw = interactive
+        .then(crate::commands::run::RawTerminal::enter)
+        .flatten();
+    if let Ok(size) = rustix::termios::tcgetwinsize(std::io::stdout()) {
+        let _ = rustix::termios::tcsetwinsize(&pty, size);
+    }
+    let mut reader = std::fs::File::from(pty);
+    if interactive {
+        if let Ok(mut writer) = reader.try_clone() {
+            std::thread::spawn(move || {
+                let mut input = std::io::stdin().lock();
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = input.read(&mut buf) {
+                    if n == 0 || writer.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    }
+    let stdout = std::io::stdout();
+    let mut buf = [0u8; 32 * 1024];
+    // EIO once the process (and whatever it forked) closed the terminal.
+    while let Ok(n) = reader.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        let mut o = stdout.lock();
+        let _ = o.write_all(&buf[..n]);
+        let _ = o.flush();
+    }
 }
 
 pub fn port(engine: &mut Engine, args: &PortArgs) -> Result<(), CliError> {

@@ -110,9 +110,6 @@ fn init_binary() -> Result<std::path::PathBuf, CliError> {
 
 /// The container config `run`/`create` flags describe.
 pub fn container_config(args: &RunArgs) -> Result<ContainerConfig, CliError> {
-    if args.tty {
-        return Err(usage("-t is not supported yet"));
-    }
     let mut tmpfs = Vec::new();
     for t in &args.tmpfs {
         tmpfs.push(TmpfsMount::parse(t).map_err(usage)?);
@@ -304,7 +301,12 @@ pub fn attach_and_start(
             return Err(start_error(f.status, &f.error.to_string()));
         }
     }
-    let _proxy = sig_proxy.then(|| SignalProxy::start(dir.clone()));
+    let tty = container.config.run.tty;
+    let _raw = (tty && stdin).then(RawTerminal::enter).flatten();
+    if tty {
+        send_terminal_size(&dir);
+    }
+    let _proxy = sig_proxy.then(|| SignalProxy::start(dir.clone(), tty));
     if stdin {
         if let Ok(mut writer) = attach.try_clone() {
             std::thread::spawn(move || {
@@ -326,9 +328,72 @@ pub fn attach_and_start(
     } else {
         let _ = attach.shutdown(std::net::Shutdown::Write);
     }
-    copy_frames(attach);
+    if tty {
+        copy_raw(attach);
+    } else {
+        copy_frames(attach);
+    }
     let reply = protocol::read_reply(wait).map_err(engine_err)?;
     Ok(reply.exit_code)
+}
+
+/// A `-t` container's output: raw terminal bytes.
+fn copy_raw(mut attach: std::os::unix::net::UnixStream) {
+    let stdout = std::io::stdout();
+    let mut buf = [0u8; 32 * 1024];
+    loop {
+        match attach.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                let mut o = stdout.lock();
+                let _ = o.write_all(&buf[..n]);
+                let _ = o.flush();
+            }
+        }
+    }
+}
+
+/// Tells the shim the size of berth's terminal (for a `-t` container).
+fn send_terminal_size(dir: &Path) {
+    if let Ok(size) = rustix::termios::tcgetwinsize(std::io::stdout()) {
+        let _ = protocol::call(
+            dir,
+            &Request::Resize {
+                height: size.ws_row,
+                width: size.ws_col,
+            },
+        );
+    }
+}
+
+/// berth's own terminal in raw mode while attached to a `-t -i`
+/// container (keys go to the container as typed); restored when dropped.
+pub(crate) struct RawTerminal {
+    saved: rustix::termios::Termios,
+}
+
+impl RawTerminal {
+    pub(crate) fn enter() -> Option<RawTerminal> {
+        let stdin = std::io::stdin();
+        if !rustix::termios::isatty(&stdin) {
+            return None;
+        }
+        let saved = rustix::termios::tcgetattr(&stdin).ok()?;
+        let mut raw = saved.clone();
+        raw.make_raw();
+        rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &raw).ok()?;
+        Some(RawTerminal { saved })
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        let _ = rustix::termios::tcsetattr(
+            std::io::stdin(),
+            rustix::termios::OptionalActions::Now,
+            &self.saved,
+        );
+    }
 }
 
 /// Copies the attach stream's frames to stdout and stderr.
@@ -356,17 +421,24 @@ struct SignalProxy {
 }
 
 impl SignalProxy {
-    fn start(dir: std::path::PathBuf) -> SignalProxy {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
-        let Ok(mut signals) = signal_hook::iterator::Signals::new([
-            SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
-        ]) else {
+    /// With `tty`, SIGWINCH resizes the container's terminal.
+    fn start(dir: std::path::PathBuf, tty: bool) -> SignalProxy {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
+        let mut wanted = vec![SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2];
+        if tty {
+            wanted.push(SIGWINCH);
+        }
+        let Ok(mut signals) = signal_hook::iterator::Signals::new(wanted) else {
             return SignalProxy { handle: None };
         };
         let handle = signals.handle();
         std::thread::spawn(move || {
             for signal in signals.forever() {
-                let _ = protocol::call(Path::new(&dir), &Request::Kill { signal });
+                if signal == SIGWINCH {
+                    send_terminal_size(&dir);
+                } else {
+                    let _ = protocol::call(Path::new(&dir), &Request::Kill { signal });
+                }
             }
         });
         SignalProxy {
