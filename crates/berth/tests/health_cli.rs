@@ -488,6 +488,13 @@ fn a_container_runs_under_runc() {
     assert!(runc_state(&f, &id).contains("\"status\": \"running\""));
     f.ok(&["rm", "-f", "rc"]);
 
+    let bad = f.berth(&["create", "--name", "r", "busybox", "true"]);
+    assert!(
+        stderr(&bad).contains("Invalid container name (r)"),
+        "{}",
+        stderr(&bad)
+    );
+
     let unknown = f.berth(&["run", "--runtime", "nosuch", "busybox", "true"]);
     assert_eq!(unknown.status.code(), Some(125));
     assert!(stderr(&unknown).contains("unknown or invalid runtime name: nosuch"));

@@ -148,10 +148,9 @@ impl Engine {
         let name = match name {
             Some(n) => names::validate(n)
                 .ok_or_else(|| {
-                    Error::Invalid(
+                    Error::Invalid(format!(
                         "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-                            .to_string(),
-                    )
+                    ))
                 })?
                 .to_string(),
             None => self.generated_name(&id)?,
