@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 need_cargo
-apt_install busybox-static tar libseccomp-dev nftables iproute2 curl
+apt_install busybox-static tar libseccomp-dev nftables iproute2 curl tini
 cargo build --quiet --bin berth
 berth=$PWD/target/debug/berth
 dockerfile=examples/clinic/Dockerfile

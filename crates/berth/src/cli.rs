@@ -379,12 +379,21 @@ pub struct RunArgs {
     /// Start period for the container to initialize before starting health-retries countdown (ms|s|m|h)
     #[arg(long)]
     pub health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h)
+    #[arg(long)]
+    pub health_start_interval: Option<String>,
     /// Consecutive failures needed to report unhealthy
     #[arg(long)]
     pub health_retries: Option<i64>,
     /// Disable any container-specified HEALTHCHECK
     #[arg(long)]
     pub no_healthcheck: bool,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
+    /// Runtime to use for this container (an OCI runtime CLI on PATH, e.g. runc)
+    #[arg(long)]
+    pub runtime: Option<String>,
     /// Add Linux capabilities
     #[arg(long)]
     pub cap_add: Vec<String>,

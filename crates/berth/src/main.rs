@@ -138,8 +138,8 @@ fn run_engine_command(
             containers::pause(engine, a, false)
         }
         Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => commands::cp::cp(engine, a),
-        Command::Stats(_) | Command::Container(ContainerCommand::Stats(_)) => {
-            Err(CliError::failure("berth stats is not built yet"))
+        Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => {
+            commands::stats::stats(engine, a)
         }
         Command::Container(ContainerCommand::Inspect(a)) => containers::inspect(engine, a, false),
         Command::Container(ContainerCommand::Prune(a)) => containers::prune(engine, a),

@@ -85,10 +85,12 @@ fn cached_count(stderr: &str) -> usize {
 
 /// No step directory or mount left, and a clean store.
 fn assert_nothing_left(f: &Fixture) {
-    let left: Vec<_> = std::fs::read_dir(f.root().join("containers"))
-        .map(|d| d.collect())
-        .unwrap_or_default();
-    assert!(left.is_empty(), "{left:?}");
+    for dir in ["containers", "steps"] {
+        let left: Vec<_> = std::fs::read_dir(f.root().join(dir))
+            .map(|d| d.collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{dir}: {left:?}");
+    }
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(
         !mounts.contains(&f.root().display().to_string()),
@@ -690,7 +692,7 @@ fn stdin_contexts_and_output_flags() {
 
 /// Pids of processes whose cgroup is one of this store's step containers.
 fn step_processes(f: &Fixture) -> Vec<i32> {
-    let ids: Vec<String> = std::fs::read_dir(f.root().join("containers"))
+    let ids: Vec<String> = std::fs::read_dir(f.root().join("steps"))
         .map(|d| {
             d.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -723,13 +725,23 @@ fn a_killed_build_leaves_a_clean_store() {
         &format!("FROM {BASE}\nCOPY f /f\nRUN sleep 3597\n"),
         &[("f", "x")],
     );
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
         .arg("--root")
         .arg(f.root())
         .args(["build", "-q", ctx.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // Killed even when an assertion fails, so no build outlives the test.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = KillOnDrop(child);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while step_processes(&f).is_empty() {
         assert!(
@@ -738,8 +750,8 @@ fn a_killed_build_leaves_a_clean_store() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    child.kill().unwrap(); // SIGKILL: no cleanup by berth itself
-    child.wait().unwrap();
+    child.0.kill().unwrap(); // SIGKILL: no cleanup by berth itself
+    child.0.wait().unwrap();
     // The next command opening the store stops and removes what is left.
     f.ok(&["images", "-q"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

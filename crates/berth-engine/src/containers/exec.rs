@@ -11,6 +11,7 @@ use berth_launch::Stdio;
 use berth_runtime::{resolve_user, Spec};
 
 use super::prepare::{runtime_id, Layout};
+use super::runtime_cli::{is_embedded, CliRuntime};
 use super::{exit, Container, RunFailure, Status};
 use crate::{Error, Result};
 
@@ -32,8 +33,23 @@ pub struct ExecOptions {
 /// A started exec process.
 #[derive(Debug)]
 pub struct ExecProcess {
-    inner: berth_launch::Exec,
+    inner: Inner,
     pty: Option<std::os::fd::OwnedFd>,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Embedded(berth_launch::Exec),
+    /// `runc exec` in the foreground; its process file goes once it exits.
+    Cli {
+        child: std::process::Child,
+        process_file: std::path::PathBuf,
+    },
+    /// `runc exec -d` (`-t`): the process itself, the caller's child as
+    /// its subreaper.
+    Detached {
+        pid: i32,
+    },
 }
 
 impl ExecProcess {
@@ -42,16 +58,39 @@ impl ExecProcess {
         self.pty.take()
     }
 
+    /// The process (under a runtime CLI: the runtime's `exec`, which
+    /// exits with the process's status).
     pub fn pid(&self) -> i32 {
-        self.inner.pid()
+        match &self.inner {
+            Inner::Embedded(e) => e.pid(),
+            Inner::Cli { child, .. } => i32::try_from(child.id()).unwrap_or(0),
+            Inner::Detached { pid } => *pid,
+        }
     }
 
     /// Waits for the process; returns its exit code (128 + signal when killed).
     pub fn wait(&mut self) -> Result<i32> {
-        self.inner
-            .wait()
-            .map(|s| s.code())
-            .map_err(|e| Error::Invalid(e.to_string()))
+        match &mut self.inner {
+            Inner::Embedded(e) => e
+                .wait()
+                .map(|s| s.code())
+                .map_err(|e| Error::Invalid(e.to_string())),
+            Inner::Detached { pid } => super::runtime_cli::wait_pid(*pid),
+            Inner::Cli {
+                child,
+                process_file,
+            } => {
+                use std::os::unix::process::ExitStatusExt;
+                let status = child
+                    .wait()
+                    .map_err(|e| Error::io("runtime exec".to_string(), e))?;
+                let _ = std::fs::remove_file(&*process_file);
+                Ok(status
+                    .code()
+                    .or_else(|| status.signal().map(|s| 128 + s))
+                    .unwrap_or(exit::ENGINE))
+            }
+        }
     }
 }
 
@@ -92,10 +131,28 @@ pub fn exec(
         };
         return Err(Error::Conflict(what).into());
     }
+    exec_in(
+        &container.dir,
+        &container.record.id,
+        &container.config.runtime,
+        opts,
+        stdio,
+    )
+}
+
+/// Starts `opts.command` in the running container whose directory is
+/// `dir` (the shim's health probes come this way).
+pub(crate) fn exec_in(
+    dir: &Path,
+    id: &str,
+    runtime: &str,
+    opts: &ExecOptions,
+    stdio: Stdio,
+) -> Result<ExecProcess, RunFailure> {
     if opts.command.is_empty() {
         return Err(Error::Invalid("exec needs a command to run".to_string()).into());
     }
-    let layout = Layout(&container.dir);
+    let layout = Layout(dir);
     let bundle = layout.bundle().join("config.json");
     let bytes = std::fs::read(&bundle).map_err(|e| Error::io(bundle.display().to_string(), e))?;
     let spec = Spec::from_json(&bytes)
@@ -140,35 +197,65 @@ pub fn exec(
         if !process.env.iter().any(|e| e.starts_with("TERM=")) {
             process.env.push("TERM=xterm".to_string());
         }
-        console = Some(super::protocol::listen_at(&container.dir, &console_name)?);
+        console = Some(super::protocol::listen_at(dir, &console_name)?);
         stdio = Stdio {
-            console_socket: Some(container.dir.join(&console_name)),
+            console_socket: Some(dir.join(&console_name)),
             ..Stdio::default()
         };
     }
     let json = serde_json::to_vec(&process).map_err(|e| Error::Invalid(e.to_string()))?;
-    let process_file = container.dir.join(format!(
+    let process_file = dir.join(format!(
         "exec-{}-{}.json",
         std::process::id(),
         crate::time::wall_now_precise().1
     ));
     std::fs::write(&process_file, json)
         .map_err(|e| Error::io(process_file.display().to_string(), e))?;
+    if !is_embedded(runtime) {
+        let cli = CliRuntime::new(runtime, &layout.runtime_state(), runtime_id(id))?;
+        if let (Some(listener), Some(socket)) = (&console, stdio.console_socket.as_ref()) {
+            let started = cli.exec_detached(&process_file, socket);
+            let _ = std::fs::remove_file(&process_file);
+            let pty = started.and_then(|pid| super::pty::receive(listener).map(|pty| (pid, pty)));
+            let _ = std::fs::remove_file(dir.join(&console_name));
+            let (pid, pty) = pty?;
+            return Ok(ExecProcess {
+                inner: Inner::Detached { pid },
+                pty: Some(pty),
+            });
+        }
+        return match cli.exec(&process_file, stdio) {
+            Ok(child) => Ok(ExecProcess {
+                inner: Inner::Cli {
+                    child,
+                    process_file,
+                },
+                pty: None,
+            }),
+            Err(e) => {
+                let _ = std::fs::remove_file(&process_file);
+                Err(e.into())
+            }
+        };
+    }
     let started = berth_launch::exec(
         &layout.runtime_state(),
-        runtime_id(&container.record.id),
+        runtime_id(id),
         &process_file,
         stdio,
     );
     let _ = std::fs::remove_file(&process_file);
-    let _ = std::fs::remove_file(container.dir.join(&console_name));
+    let _ = std::fs::remove_file(dir.join(&console_name));
     match started {
         Ok(inner) => {
             let pty = match &console {
                 Some(listener) => Some(super::pty::receive(listener)?),
                 None => None,
             };
-            Ok(ExecProcess { inner, pty })
+            Ok(ExecProcess {
+                inner: Inner::Embedded(inner),
+                pty,
+            })
         }
         Err(e) => {
             let text = e.to_string();

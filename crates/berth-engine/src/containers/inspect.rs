@@ -260,6 +260,7 @@ pub fn inspect_json(container: &Container, image: &berth_oci::ImageConfig) -> Va
             "PortBindings": port_bindings_json(&c.publish),
             "RestartPolicy": {"Name": if c.restart.name.is_empty() { "no" } else { c.restart.name.as_str() }, "MaximumRetryCount": c.restart.max_retries},
             "AutoRemove": c.auto_remove,
+            "Init": if c.run.init.is_some() { json!(true) } else { Value::Null },
             "CapAdd": c.run.cap_add,
             "CapDrop": c.run.cap_drop,
             "GroupAdd": c.run.group_add,
@@ -297,6 +298,7 @@ pub fn inspect_json(container: &Container, image: &berth_oci::ImageConfig) -> Va
             "Labels": labels,
             "StopSignal": c.stop_signal,
             "StopTimeout": c.stop_timeout,
+            "Healthcheck": c.healthcheck,
         },
         "NetworkSettings": {
             "Bridge": "",

@@ -8,14 +8,17 @@ pub mod cleanup;
 pub mod config;
 pub mod copy;
 pub mod exec;
+pub mod health;
 pub mod inspect;
 pub mod logs;
 mod names;
 mod prepare;
 pub mod protocol;
 pub mod pty;
+pub mod runtime_cli;
 pub mod shim;
 pub mod state;
+pub mod stats;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -161,9 +164,10 @@ impl Engine {
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| "SIGTERM".to_string());
         }
-        if config.healthcheck.is_none() {
-            config.healthcheck = image.config.as_ref().and_then(|c| c.healthcheck.clone());
-        }
+        config.healthcheck = health::merge_healthcheck(
+            config.healthcheck.take(),
+            image.config.as_ref().and_then(|c| c.healthcheck.as_ref()),
+        );
         if config.network.is_empty() {
             config.network = "bridge".to_string();
         }

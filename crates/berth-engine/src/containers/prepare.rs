@@ -191,7 +191,14 @@ pub(crate) fn hostname(config: &ContainerConfig) -> String {
 /// found the way the container's `execve` would (PATH from its env).
 fn check_command(rootfs: &Path, spec: &Spec) -> Result<(), RunFailure> {
     use std::os::unix::fs::PermissionsExt;
-    let Some(cmd) = spec.process.args.first() else {
+    // With `--init` the init is bind-mounted; the command to find follows `--`.
+    let args = match spec.process.args.as_slice() {
+        [init, dashes, rest @ ..] if init == berth_runtime::spec::INIT_PATH && dashes == "--" => {
+            rest
+        }
+        all => all,
+    };
+    let Some(cmd) = args.first() else {
         return Err(invalid("No command specified").into());
     };
     let candidates: Vec<String> = if cmd.contains('/') {

@@ -18,7 +18,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use berth_launch::{launch, Running, Stdio};
+use berth_launch::{launch, Stdio};
 use berth_net::{Attachment, ContainerNet, ContainerNetwork, DnsOptions, NetConfig, NetworkMode};
 use berth_oci::ImageConfig;
 use berth_runtime::mounts::{MountRequest, VolumeRequest};
@@ -26,10 +26,12 @@ use berth_runtime::NetworkNamespace;
 use rustix::event::{poll, PollFd, PollFlags};
 
 use super::config::ContainerConfig;
+use super::health::{self, HealthSettings, Monitor, ProbeEvent};
 use super::logs::{log_path, LogWriter};
 use super::prepare::{self, runtime_id, Layout};
 use super::protocol::{self, frame_header, Reply, Request, STDERR, STDOUT};
 use super::pty;
+use super::runtime_cli::{is_embedded, CliRuntime, Task};
 use super::state::{try_lock_shim, PublishedPort, State, Status};
 use super::{exit, RunFailure};
 use crate::time::{rfc3339, wall_now_precise};
@@ -109,7 +111,7 @@ struct Shim {
     clients: Vec<Client>,
     waiters: Vec<Waiter>,
     /// Replies owed once the container has exited (stop requests).
-    running: Option<Running>,
+    running: Option<Task>,
     pidfd: Option<OwnedFd>,
     pipes: Pipes,
     /// When a `stop` escalates to SIGKILL.
@@ -119,6 +121,8 @@ struct Shim {
     engine: Option<Engine>,
     /// The container's network while it runs (port proxies included).
     net: Option<ContainerNetwork>,
+    /// The health check while the container runs.
+    health: Option<Monitor>,
     /// The master end of a `-t` container's pty (for resizing).
     pty: Option<OwnedFd>,
 }
@@ -171,6 +175,7 @@ impl Shim {
             started_once: false,
             engine: None,
             net: None,
+            health: None,
             pty: None,
         })
     }
@@ -267,6 +272,12 @@ impl Shim {
                 kinds.push(Source::Proxy(std::os::fd::AsRawFd::as_raw_fd(&fd)));
             }
         }
+        if let Some(monitor) = &self.health {
+            for (fd, event) in monitor.poll_fds() {
+                fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
+                kinds.push(Source::Probe(event));
+            }
+        }
         for (i, c) in self.clients.iter().enumerate() {
             if c.stdin_open {
                 fds.push(PollFd::new(&c.stream, PollFlags::IN));
@@ -274,10 +285,11 @@ impl Shim {
             }
         }
         let proxy_timeout = self.net.as_ref().and_then(|n| n.proxies.poll_timeout());
-        let timeout = match (timeout, proxy_timeout) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let health_timeout = self.health.as_ref().map(Monitor::poll_timeout);
+        let timeout = [timeout, proxy_timeout, health_timeout]
+            .into_iter()
+            .flatten()
+            .min();
         let ts = timeout.map(|d| rustix::event::Timespec {
             tv_sec: d.as_secs() as i64,
             tv_nsec: i64::from(d.subsec_nanos()),
@@ -311,10 +323,37 @@ impl Shim {
                 Source::Output(stream) => self.read_output(stream),
                 Source::StdinPipe => self.flush_stdin(),
                 Source::ClientStdin(i) => self.read_client_stdin(i),
+                Source::Probe(event) => self.on_probe(Some(event)),
             }
         }
         if exited {
             self.on_exit();
+        } else {
+            self.on_probe(None);
+        }
+    }
+
+    /// Health-check work: a probe's output or exit (`event`), else
+    /// starting a due probe or killing a late one.
+    fn on_probe(&mut self, event: Option<ProbeEvent>) {
+        let (Some(monitor), Some(state)) = (&mut self.health, &mut self.state.health) else {
+            return;
+        };
+        let changed = match event {
+            Some(event) => monitor.on_ready(event, state),
+            None => {
+                let paused = self.state.status == Status::Paused;
+                monitor.tick(
+                    &self.dir,
+                    &self.config.id,
+                    &self.config.runtime,
+                    paused,
+                    state,
+                )
+            }
+        };
+        if changed {
+            self.save_state();
         }
     }
 
@@ -460,8 +499,11 @@ impl Shim {
                     self.config.id
                 )));
             }
-            berth_launch::pause(&layout.runtime_state(), id)
-                .map_err(|e| Error::Invalid(e.to_string()))?;
+            match &self.running {
+                Some(Task::Cli { runtime, .. }) => runtime.pause()?,
+                _ => berth_launch::pause(&layout.runtime_state(), id)
+                    .map_err(|e| Error::Invalid(e.to_string()))?,
+            }
             self.state.status = Status::Paused;
         } else {
             if self.state.status != Status::Paused {
@@ -470,8 +512,11 @@ impl Shim {
                     self.config.id
                 )));
             }
-            berth_launch::resume(&layout.runtime_state(), id)
-                .map_err(|e| Error::Invalid(e.to_string()))?;
+            match &self.running {
+                Some(Task::Cli { runtime, .. }) => runtime.resume()?,
+                _ => berth_launch::resume(&layout.runtime_state(), id)
+                    .map_err(|e| Error::Invalid(e.to_string()))?,
+            }
             self.state.status = Status::Running;
         }
         self.save_state();
@@ -526,13 +571,28 @@ impl Shim {
             set_nonblocking(&stderr_r);
             output = Some((stdout_r, stderr_r));
         }
-        let running = launch(
-            &layout.bundle(),
-            runtime_id(&self.config.id),
-            &layout.runtime_state(),
-            stdio,
-        )
-        .map_err(|e| Error::Invalid(format!("starting container: {e}")))?;
+        let running = if is_embedded(&self.config.runtime) {
+            Task::Embedded(
+                launch(
+                    &layout.bundle(),
+                    runtime_id(&self.config.id),
+                    &layout.runtime_state(),
+                    stdio,
+                )
+                .map_err(|e| Error::Invalid(format!("starting container: {e}")))?,
+            )
+        } else {
+            // The init outlives `runc create`: as subreaper the shim
+            // becomes its parent and can wait for it.
+            let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+            let runtime = CliRuntime::new(
+                &self.config.runtime,
+                &layout.runtime_state(),
+                runtime_id(&self.config.id),
+            )?;
+            let pid = runtime.create_and_start(&layout.bundle(), stdio)?;
+            Task::Cli { runtime, pid }
+        };
         let pidfd = rustix::process::Pid::from_raw(running.pid())
             .and_then(|pid| {
                 rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
@@ -566,6 +626,22 @@ impl Shim {
         self.state.exit_code = 0;
         self.state.oom_killed = false;
         self.running = Some(running);
+        let shell = self
+            .image
+            .config
+            .as_ref()
+            .map(|c| c.shell.clone())
+            .unwrap_or_default();
+        self.health =
+            HealthSettings::from_config(self.config.healthcheck.as_ref(), &shell).map(Monitor::new);
+        self.state.health = self.health.as_ref().map(|_| {
+            let log = self.state.health.take().map(|h| h.log).unwrap_or_default();
+            super::state::Health {
+                status: health::STARTING.to_string(),
+                failing_streak: 0,
+                log,
+            }
+        });
         self.save_state();
         Ok(())
     }
@@ -819,8 +895,11 @@ impl Shim {
             return;
         };
         self.pidfd = None;
+        if let Some(mut monitor) = self.health.take() {
+            monitor.abort();
+        }
         let code = match running.wait() {
-            Ok(status) => status.code(),
+            Ok(code) => code,
             Err(e) => {
                 tracing::error!("wait: {e}");
                 exit::ENGINE
@@ -841,7 +920,7 @@ impl Shim {
         self.pipes = Pipes::default();
         self.pty = None;
         self.state.oom_killed = oom_killed(&self.config.id);
-        let _ = running.delete();
+        running.delete();
         self.teardown_network();
         self.state.ports.clear();
         self.state.status = Status::Exited;
@@ -914,6 +993,7 @@ enum Source {
     StdinPipe,
     ClientStdin(usize),
     Proxy(std::os::fd::RawFd),
+    Probe(ProbeEvent),
 }
 
 fn reply(mut stream: &UnixStream, r: &Reply) {

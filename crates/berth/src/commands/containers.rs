@@ -247,6 +247,19 @@ fn filter_matches(c: &Container, filter: &str) -> Result<bool, CliError> {
         },
         "ancestor" => c.config.image == value || c.record.image_id.to_string().contains(value),
         "network" => c.config.network == value,
+        "health" => {
+            if !matches!(value, "starting" | "healthy" | "unhealthy" | "none") {
+                return Err(CliError::failure(format!(
+                    "Unrecognised filter value for health: {value}"
+                )));
+            }
+            let status = c
+                .state
+                .health
+                .as_ref()
+                .map_or("none", |h| h.status.as_str());
+            status == value
+        }
         _ => return Err(CliError::failure(format!("invalid filter '{key}'"))),
     })
 }

@@ -9,6 +9,7 @@ pub mod images;
 pub mod info;
 pub mod network;
 pub mod run;
+pub mod stats;
 pub mod system;
 pub mod version;
 pub mod volume;

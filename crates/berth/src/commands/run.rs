@@ -68,6 +68,7 @@ fn healthcheck(args: &RunArgs) -> Result<Option<Healthcheck>, CliError> {
         || args.health_interval.is_some()
         || args.health_timeout.is_some()
         || args.health_start_period.is_some()
+        || args.health_start_interval.is_some()
         || args.health_retries.is_some();
     if !any {
         return Ok(None);
@@ -81,9 +82,30 @@ fn healthcheck(args: &RunArgs) -> Result<Option<Healthcheck>, CliError> {
         interval: duration_flag("health-interval", &args.health_interval)?,
         timeout: duration_flag("health-timeout", &args.health_timeout)?,
         start_period: duration_flag("health-start-period", &args.health_start_period)?,
-        start_interval: 0,
+        start_interval: duration_flag("health-start-interval", &args.health_start_interval)?,
         retries: args.health_retries.unwrap_or(0),
     }))
+}
+
+/// `--init`: the static init binary bind-mounted at `/sbin/docker-init`:
+/// `$BERTH_INIT_PATH`, else `docker-init` or `tini-static` on PATH (Debian's
+/// `tini` package). It must be static to run in any image.
+fn init_binary() -> Result<std::path::PathBuf, CliError> {
+    if let Some(path) = std::env::var_os("BERTH_INIT_PATH").filter(|p| !p.is_empty()) {
+        return Ok(path.into());
+    }
+    let dirs = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    for name in ["docker-init", "tini-static"] {
+        for dir in std::env::split_paths(&dirs) {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(usage(
+        "exec: \"docker-init\": executable file not found in $PATH (install tini: it ships tini-static)",
+    ))
 }
 
 /// The container config `run`/`create` flags describe.
@@ -169,9 +191,19 @@ pub fn container_config(args: &RunArgs) -> Result<ContainerConfig, CliError> {
         tmpfs,
         tty: args.tty,
         resources: validated.resources,
+        init: if args.init {
+            Some(init_binary()?)
+        } else {
+            None
+        },
         ..RunOptions::default()
     };
+    let runtime = args.runtime.clone().unwrap_or_default();
+    if !berth_engine::containers::runtime_cli::is_embedded(&runtime) {
+        berth_engine::containers::runtime_cli::find_runtime(&runtime).map_err(usage)?;
+    }
     Ok(ContainerConfig {
+        runtime,
         image: args.image.clone(),
         run,
         open_stdin: args.interactive,
