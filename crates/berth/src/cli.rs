@@ -448,11 +448,28 @@ pub struct RunArgs {
     /// Add network-scoped alias for the container
     #[arg(long)]
     pub network_alias: Vec<String>,
-    /// The image to run
-    pub image: String,
-    /// The command and its arguments
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
+    /// The image, then the command and its arguments (flags end at the
+    /// image, as with docker: `run IMG sh -c …` passes `-c` to sh)
+    #[arg(
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = false,
+        value_name = "IMAGE [COMMAND] [ARG...]"
+    )]
+    pub argv: Vec<String>,
+}
+
+impl RunArgs {
+    /// The image to run.
+    pub fn image(&self) -> &str {
+        self.argv.first().map_or("", String::as_str)
+    }
+
+    /// The command and its arguments after the image.
+    pub fn command(&self) -> &[String] {
+        self.argv.get(1..).unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -629,10 +646,25 @@ pub struct ExecArgs {
     /// Give extended privileges to the command
     #[arg(long)]
     pub privileged: bool,
-    pub container: String,
-    /// The command and its arguments
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
+    /// The container, then the command and its arguments (flags end at the
+    /// container)
+    #[arg(
+        required = true,
+        num_args = 2..,
+        trailing_var_arg = true,
+        value_name = "CONTAINER COMMAND [ARG...]"
+    )]
+    pub argv: Vec<String>,
+}
+
+impl ExecArgs {
+    pub fn container(&self) -> &str {
+        self.argv.first().map_or("", String::as_str)
+    }
+
+    pub fn command(&self) -> &[String] {
+        self.argv.get(1..).unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Args)]

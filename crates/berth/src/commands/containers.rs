@@ -445,7 +445,7 @@ pub fn logs(engine: &mut Engine, args: &LogsArgs) -> Result<(), CliError> {
 
 pub fn exec_command(engine: &mut Engine, args: &ExecArgs) -> Result<(), CliError> {
     let c = engine
-        .container(&args.container)
+        .container(args.container())
         .map_err(|e| CliError::with_code(125, e.to_string()))?;
     let mut env = read_env_files(&args.env_file)?;
     env.extend(
@@ -454,7 +454,7 @@ pub fn exec_command(engine: &mut Engine, args: &ExecArgs) -> Result<(), CliError
             .map(|e| resolve_env_flag(e, |k| std::env::var(k).ok())),
     );
     let opts = ExecOptions {
-        command: args.command.clone(),
+        command: args.command().to_vec(),
         env,
         user: args.user.clone().unwrap_or_default(),
         workdir: args.workdir.clone().unwrap_or_default(),

@@ -178,7 +178,7 @@ pub fn container_config(args: &RunArgs) -> Result<ContainerConfig, CliError> {
                 vec![e.clone()]
             }
         }),
-        command: args.command.clone(),
+        command: args.command().to_vec(),
         env,
         workdir: args.workdir.clone(),
         user: args.user.clone(),
@@ -204,7 +204,7 @@ pub fn container_config(args: &RunArgs) -> Result<ContainerConfig, CliError> {
     }
     Ok(ContainerConfig {
         runtime,
-        image: args.image.clone(),
+        image: args.image().to_string(),
         run,
         open_stdin: args.interactive,
         stdin_once: args.interactive && !args.detach,
