@@ -22,6 +22,17 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     f.commit()
 }
 
+/// Replace `path` with `bytes` atomically but not durably: readers see the
+/// old or the new content, never a part, but after a crash the file may
+/// hold its previous version. For state that is rewritten often and
+/// re-checked on use (a container's run state), where an fsync per write
+/// would cost more than it is worth.
+pub fn replace_volatile(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
+    let mut f = AtomicFile::create(path.as_ref())?;
+    f.write_all(bytes).at(&f.tmp)?;
+    f.commit_volatile()
+}
+
 /// Replace `path` with everything read from `reader`, atomically; returns the
 /// number of bytes written. The content is streamed, never held in memory.
 pub fn write_atomic_from(path: impl AsRef<Path>, reader: &mut impl Read) -> Result<u64> {
@@ -98,6 +109,19 @@ impl AtomicFile {
     /// The open temp file, e.g. for `set_len` or metadata calls.
     pub fn file(&self) -> Option<&File> {
         self.file.as_ref()
+    }
+
+    /// Rename the file over the destination without any fsync (see
+    /// [`replace_volatile`]).
+    pub fn commit_volatile(mut self) -> Result<()> {
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| Error::io(&self.tmp, io::Error::other("already committed")))?;
+        drop(file);
+        std::fs::rename(&self.tmp, &self.dst).at(&self.dst)?;
+        self.tmp = PathBuf::new();
+        Ok(())
     }
 
     /// fsync the file, rename it over the destination, fsync the directory.

@@ -59,7 +59,7 @@ pub mod error;
 pub mod resolve;
 
 pub use apply::{apply_layer, apply_layer_compressed, ApplyOptions, ApplyStats, WhiteoutMode};
-pub use atomic::{sync_dir, write_atomic, write_atomic_from, AtomicFile};
+pub use atomic::{replace_volatile, sync_dir, write_atomic, write_atomic_from, AtomicFile};
 pub use compress::{
     decompress, detect_compression, gzip_reader, gzip_writer, zstd_reader, zstd_writer, Compression,
 };

@@ -40,6 +40,9 @@ use crate::{Engine, Error, Result};
 /// Where a `-t` container's init sends its pty (in the container directory).
 const CONSOLE_SOCKET: &str = "console.sock";
 
+/// How long after a start the shim keeps its store connection.
+const STORE_IDLE_AFTER: Duration = Duration::from_secs(2);
+
 /// How long a shim waits for its first `start` before giving up.
 const START_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -125,6 +128,8 @@ struct Shim {
     health: Option<Monitor>,
     /// The master end of a `-t` container's pty (for resizing).
     pty: Option<OwnedFd>,
+    /// When the container last started.
+    started_at: Instant,
 }
 
 fn root_of(dir: &Path) -> Result<PathBuf> {
@@ -177,6 +182,7 @@ impl Shim {
             net: None,
             health: None,
             pty: None,
+            started_at: Instant::now(),
         })
     }
 
@@ -200,8 +206,20 @@ impl Shim {
         }
         loop {
             while self.running.is_some() {
-                let timeout = self
-                    .kill_at
+                // A shim that stays idle holds no store connection (SQLite's
+                // page cache is most of its memory); a short-lived container
+                // keeps it for its exit.
+                let close_store_at = self
+                    .engine
+                    .as_ref()
+                    .map(|_| self.started_at + STORE_IDLE_AFTER);
+                if close_store_at.is_some_and(|t| Instant::now() >= t) {
+                    self.engine = None;
+                }
+                let timeout = [self.kill_at, close_store_at]
+                    .into_iter()
+                    .flatten()
+                    .min()
                     .map(|t| t.saturating_duration_since(Instant::now()));
                 self.poll_once(timeout);
                 if let Some(t) = self.kill_at {
@@ -616,9 +634,7 @@ impl Shim {
             self.pipes.stderr = Some(stderr_r);
         }
         self.pidfd = Some(pidfd);
-        // An idle shim holds no store connection (SQLite's page cache is
-        // most of its memory); exit and restart reopen it.
-        self.engine = None;
+        self.started_at = Instant::now();
         self.state.status = Status::Running;
         self.state.pid = running.pid();
         self.state.started_at = now_rfc3339();

@@ -116,11 +116,13 @@ impl State {
         }
     }
 
-    /// Replaces `dir/state.json` atomically.
+    /// Replaces `dir/state.json` atomically. Not fsynced: it changes at
+    /// every start and exit, and [`State::observed`] checks it against the
+    /// shim's lock anyway.
     pub fn write(&self, dir: &Path) -> Result<()> {
         let bytes =
             serde_json::to_vec(self).map_err(|e| Error::Invalid(format!("encoding state: {e}")))?;
-        berth_fs::write_atomic(dir.join(STATE_FILE), &bytes)?;
+        berth_fs::replace_volatile(dir.join(STATE_FILE), &bytes)?;
         Ok(())
     }
 
