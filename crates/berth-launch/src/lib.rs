@@ -142,6 +142,25 @@ pub struct Stdio {
     pub console_socket: Option<PathBuf>,
 }
 
+impl Stdio {
+    /// Hands the descriptors (and the console socket) to a container builder.
+    fn apply(self, mut builder: ContainerBuilder) -> ContainerBuilder {
+        if let Some(fd) = self.stdin {
+            builder = builder.with_stdin(fd);
+        }
+        if let Some(fd) = self.stdout {
+            builder = builder.with_stdout(fd);
+        }
+        if let Some(fd) = self.stderr {
+            builder = builder.with_stderr(fd);
+        }
+        if let Some(path) = self.console_socket {
+            builder = builder.with_console_socket(Some(path));
+        }
+        builder
+    }
+}
+
 /// How the container's init process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -197,18 +216,7 @@ pub fn launch(bundle: &Path, id: &str, state_root: &Path, stdio: Stdio) -> Resul
         .map_err(container_error(id, "invalid id"))?
         .with_root_path(state_root)
         .map_err(container_error(id, "state root"))?;
-    if let Some(fd) = stdio.stdin {
-        builder = builder.with_stdin(fd);
-    }
-    if let Some(fd) = stdio.stdout {
-        builder = builder.with_stdout(fd);
-    }
-    if let Some(fd) = stdio.stderr {
-        builder = builder.with_stderr(fd);
-    }
-    if let Some(path) = stdio.console_socket {
-        builder = builder.with_console_socket(Some(path));
-    }
+    builder = stdio.apply(builder);
     let before = children();
     let mut container = match builder
         .as_init(bundle)
@@ -396,18 +404,7 @@ pub fn exec(state_root: &Path, id: &str, process_json: &Path, stdio: Stdio) -> R
     let mut builder = ContainerBuilder::new(id.to_owned(), SyscallType::default())
         .with_root_path(state_root)
         .map_err(container_error(id, "state root"))?;
-    if let Some(fd) = stdio.stdin {
-        builder = builder.with_stdin(fd);
-    }
-    if let Some(fd) = stdio.stdout {
-        builder = builder.with_stdout(fd);
-    }
-    if let Some(fd) = stdio.stderr {
-        builder = builder.with_stderr(fd);
-    }
-    if let Some(path) = stdio.console_socket {
-        builder = builder.with_console_socket(Some(path));
-    }
+    builder = stdio.apply(builder);
     let before = children();
     match builder
         .as_tenant()

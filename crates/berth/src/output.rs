@@ -86,6 +86,42 @@ pub fn ellipsis(s: &str, max: usize) -> String {
     out
 }
 
+/// Docker's `inspect` output for `names`: a JSON array of what `lookup`
+/// finds (or one `--format` rendering per object), then the lookup errors,
+/// one per line, with exit 1.
+pub fn print_inspected(
+    format: Option<&str>,
+    names: &[String],
+    mut lookup: impl FnMut(&str) -> Result<serde_json::Value, String>,
+) -> Result<(), crate::exit::CliError> {
+    use crate::exit::CliError;
+    let template = format
+        .map(crate::template::Template::parse)
+        .transpose()
+        .map_err(CliError::failure)?;
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    for name in names {
+        match lookup(name) {
+            Ok(v) => found.push(v),
+            Err(e) => errors.push(e),
+        }
+    }
+    match &template {
+        Some(t) => {
+            for v in &found {
+                println!("{}", t.render(v).map_err(CliError::failure)?);
+            }
+        }
+        None => print!("{}", json_pretty(&serde_json::Value::Array(found))),
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::failure(errors.join("\n")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

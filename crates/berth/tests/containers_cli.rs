@@ -12,16 +12,7 @@ use common::*;
 use std::time::{Duration, Instant};
 
 fn setup() -> Fixture {
-    let f = Fixture::new();
-    let rootfs = busybox_rootfs(f.dir.path());
-    f.ok(&[
-        "import",
-        "--change",
-        "CMD [\"sh\"]",
-        rootfs.to_str().unwrap(),
-        "busybox",
-    ]);
-    f
+    Fixture::with_busybox()
 }
 
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {

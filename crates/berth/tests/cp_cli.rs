@@ -13,16 +13,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 fn setup() -> Fixture {
-    let f = Fixture::new();
-    let rootfs = busybox_rootfs(f.dir.path());
-    f.ok(&[
-        "import",
-        "--change",
-        "CMD [\"sh\"]",
-        rootfs.to_str().unwrap(),
-        "busybox",
-    ]);
-    f
+    Fixture::with_busybox()
 }
 
 fn s(p: &Path) -> &str {

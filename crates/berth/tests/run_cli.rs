@@ -7,16 +7,7 @@ mod common;
 use common::*;
 
 fn setup() -> Fixture {
-    let f = Fixture::new();
-    let rootfs = busybox_rootfs(f.dir.path());
-    f.ok(&[
-        "import",
-        "--change",
-        "CMD [\"sh\"]",
-        rootfs.to_str().unwrap(),
-        "busybox",
-    ]);
-    f
+    Fixture::with_busybox()
 }
 
 /// No container directory, no mount under the store, a clean store.

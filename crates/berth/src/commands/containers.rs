@@ -17,7 +17,7 @@ use crate::cli::{
 };
 use crate::commands::run::{attach_and_start, exit_with, read_env_files};
 use crate::exit::CliError;
-use crate::output::{ellipsis, json_pretty, table};
+use crate::output::{ellipsis, print_inspected, table};
 use crate::template::Template;
 
 fn fail(e: berth_engine::Error) -> CliError {
@@ -597,38 +597,16 @@ pub fn top(engine: &mut Engine, args: &TopArgs) -> Result<(), CliError> {
 /// `berth inspect`: containers first, then images (Docker's order);
 /// `container inspect` only containers.
 pub fn inspect(engine: &mut Engine, args: &InspectArgs, images_too: bool) -> Result<(), CliError> {
-    let template = args
-        .format
-        .as_deref()
-        .map(Template::parse)
-        .transpose()
-        .map_err(CliError::failure)?;
-    let mut found = Vec::new();
-    let mut errors = Vec::new();
-    for name in &args.names {
+    print_inspected(args.format.as_deref(), &args.names, |name| {
         match engine.container(name) {
             Ok(c) => {
                 let image = engine.image_config(&c.record.image_id).unwrap_or_default();
-                found.push(inspect_json(&c, &image));
+                Ok(inspect_json(&c, &image))
             }
-            Err(_) if images_too => match engine.inspect_image(name) {
-                Ok(v) => found.push(v),
-                Err(_) => errors.push(format!("No such object: {name}")),
-            },
-            Err(e) => errors.push(e.to_string()),
+            Err(_) if images_too => engine
+                .inspect_image(name)
+                .map_err(|_| format!("No such object: {name}")),
+            Err(e) => Err(e.to_string()),
         }
-    }
-    match &template {
-        Some(t) => {
-            for v in &found {
-                println!("{}", t.render(v).map_err(CliError::failure)?);
-            }
-        }
-        None => print!("{}", json_pretty(&Value::Array(found))),
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError::failure(errors.join("\n")))
-    }
+    })
 }

@@ -5,11 +5,11 @@ use std::io::Read;
 
 use berth_engine::time::{human_duration, rfc3339, wall_now};
 use berth_engine::{Engine, ImageSummary, ImportOptions, Removed};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::cli::{HistoryArgs, ImagesArgs, ImportArgs, InspectArgs, RmiArgs, TagArgs};
 use crate::exit::CliError;
-use crate::output::{ellipsis, human_size, json_pretty, table};
+use crate::output::{ellipsis, human_size, print_inspected, table};
 use crate::template::Template;
 
 /// One `berth images` row split into repository and tag.
@@ -284,33 +284,9 @@ pub fn history(engine: &Engine, args: &HistoryArgs) -> Result<(), CliError> {
 }
 
 pub fn inspect(engine: &Engine, args: &InspectArgs) -> Result<(), CliError> {
-    let template = args
-        .format
-        .as_deref()
-        .map(Template::parse)
-        .transpose()
-        .map_err(CliError::failure)?;
-    let mut found: Vec<Value> = Vec::new();
-    let mut errors = Vec::new();
-    for name in &args.names {
-        match engine.inspect_image(name) {
-            Ok(v) => found.push(v),
-            Err(e) => errors.push(format!("{e}")),
-        }
-    }
-    match &template {
-        Some(t) => {
-            for v in &found {
-                println!("{}", t.render(v).map_err(CliError::failure)?);
-            }
-        }
-        None => print!("{}", json_pretty(&Value::Array(found))),
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError::failure(errors.join("\n")))
-    }
+    print_inspected(args.format.as_deref(), &args.names, |name| {
+        engine.inspect_image(name).map_err(|e| e.to_string())
+    })
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use crate::cli::{
     NetworkRmArgs,
 };
 use crate::exit::CliError;
-use crate::output::{json_pretty, table};
+use crate::output::{print_inspected, table};
 use crate::template::Template;
 
 fn net_error(e: berth_net::Error) -> CliError {
@@ -287,33 +287,11 @@ fn inspect(
     config: &NetConfig,
     args: &NetworkInspectArgs,
 ) -> Result<(), CliError> {
-    let template = args
-        .format
-        .as_deref()
-        .map(Template::parse)
-        .transpose()
-        .map_err(CliError::failure)?;
-    let mut found = Vec::new();
-    let mut errors = Vec::new();
-    for name in &args.names {
-        match berth_net::find_network(engine.store_mut().meta_mut(), config, name) {
-            Ok(record) => found.push(inspect_value(engine, &record)?),
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
-    match &template {
-        Some(t) => {
-            for v in &found {
-                println!("{}", t.render(v).map_err(CliError::failure)?);
-            }
-        }
-        None => print!("{}", json_pretty(&Value::Array(found))),
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError::failure(errors.join("\n")))
-    }
+    print_inspected(args.format.as_deref(), &args.names, |name| {
+        let record = berth_net::find_network(engine.store_mut().meta_mut(), config, name)
+            .map_err(|e| e.to_string())?;
+        inspect_value(engine, &record).map_err(|e| e.to_string())
+    })
 }
 
 fn rm(engine: &mut Engine, config: &NetConfig, args: &NetworkRmArgs) -> Result<(), CliError> {

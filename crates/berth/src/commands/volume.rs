@@ -11,7 +11,7 @@ use crate::cli::{
 };
 use crate::commands::system::confirm;
 use crate::exit::CliError;
-use crate::output::{human_size, json_pretty, table};
+use crate::output::{human_size, print_inspected, table};
 use crate::template::Template;
 
 /// The containers using each volume, as a lookup for the engine's
@@ -113,34 +113,13 @@ pub fn ls(engine: &Engine, args: &VolumeLsArgs) -> Result<(), CliError> {
 }
 
 pub fn inspect(engine: &Engine, args: &VolumeInspectArgs) -> Result<(), CliError> {
-    let template = args
-        .format
-        .as_deref()
-        .filter(|f| *f != "json")
-        .map(Template::parse)
-        .transpose()
-        .map_err(CliError::failure)?;
-    let mut found = Vec::new();
-    let mut errors = Vec::new();
-    for name in &args.volumes {
-        match engine.inspect_volume(name) {
-            Ok(v) => found.push(v.to_json()),
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
-    match &template {
-        Some(t) => {
-            for v in &found {
-                println!("{}", t.render(v).map_err(CliError::failure)?);
-            }
-        }
-        None => print!("{}", json_pretty(&Value::Array(found))),
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError::failure(errors.join("\n")))
-    }
+    let format = args.format.as_deref().filter(|f| *f != "json");
+    print_inspected(format, &args.volumes, |name| {
+        engine
+            .inspect_volume(name)
+            .map(|v| v.to_json())
+            .map_err(|e| e.to_string())
+    })
 }
 
 pub fn rm(engine: &mut Engine, args: &VolumeRmArgs) -> Result<(), CliError> {

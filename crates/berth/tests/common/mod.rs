@@ -39,6 +39,20 @@ impl Fixture {
         }
     }
 
+    /// A fixture whose store has the busybox image `busybox` (CMD sh).
+    pub fn with_busybox() -> Fixture {
+        let f = Fixture::new();
+        let rootfs = busybox_rootfs(f.dir.path());
+        f.ok(&[
+            "import",
+            "--change",
+            "CMD [\"sh\"]",
+            rootfs.to_str().unwrap(),
+            "busybox",
+        ]);
+        f
+    }
+
     /// A command that runs `program` in the fixture's network namespace.
     pub fn in_netns(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = Command::new("nsenter");
