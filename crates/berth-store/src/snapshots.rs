@@ -139,25 +139,8 @@ impl Snapshots {
         diff_id: &Digest,
         layer: impl Read,
     ) -> Result<Snapshot> {
-        if let Some(existing) = self.get(meta, chain_id)? {
-            return Ok(existing);
-        }
-        if let Some(p) = parent {
-            if self.get(meta, p)?.is_none() {
-                return Err(Error::NotFound(format!("parent snapshot {p}")));
-            }
-        }
-        let (id, lock) = self.reserve(meta, chain_id, parent, diff_id)?;
-        let Some(id) = id else {
-            // Another process committed it while we waited.
-            lock.remove();
-            return self
-                .get(meta, chain_id)?
-                .ok_or_else(|| Error::Conflict(format!("snapshot {chain_id} vanished")));
-        };
-        let fs_dir = self.fs_dir(id);
-        let result = (|| -> Result<u64> {
-            std::fs::create_dir_all(&fs_dir).map_err(|e| Error::io(&fs_dir, e))?;
+        self.create_with(meta, chain_id, parent, diff_id, |fs_dir| {
+            std::fs::create_dir_all(fs_dir).map_err(|e| Error::io(fs_dir, e))?;
             let (_, stream) = decompress(layer)?;
             let mut hashing = HashingReader {
                 inner: stream,
@@ -169,8 +152,8 @@ impl Snapshots {
                 max_bytes: Some(MAX_LAYER_BYTES),
                 ..ApplyOptions::default()
             };
-            berth_fs::apply_layer(&mut hashing, &fs_dir, &opts)?;
-            io::copy(&mut hashing, &mut io::sink()).map_err(|e| Error::io(&fs_dir, e))?;
+            berth_fs::apply_layer(&mut hashing, fs_dir, &opts)?;
+            io::copy(&mut hashing, &mut io::sink()).map_err(|e| Error::io(fs_dir, e))?;
             let (actual, size) = hashing.hasher.finish();
             if actual != *diff_id {
                 return Err(Error::DigestMismatch {
@@ -179,28 +162,9 @@ impl Snapshots {
                     size,
                 });
             }
-            berth_fs::sync_dir(&fs_dir)?;
+            berth_fs::sync_dir(fs_dir)?;
             Ok(size)
-        })();
-        match result {
-            Ok(size) => {
-                meta.write(|tx| {
-                    tx.execute(
-                        "UPDATE snapshots SET committed = 1, size = ?2 WHERE chain_id = ?1",
-                        params![chain_id.to_string(), size as i64],
-                    )?;
-                    Ok(())
-                })?;
-                lock.remove();
-                self.get(meta, chain_id)?
-                    .ok_or_else(|| Error::Conflict(format!("snapshot {chain_id} vanished")))
-            }
-            Err(e) => {
-                self.discard(meta, chain_id, id)?;
-                lock.remove();
-                Err(e)
-            }
-        }
+        })
     }
 
     /// Commits the prepared directory `dir` (an overlay upper dir, overlay
@@ -219,6 +183,32 @@ impl Snapshots {
         dir: &Path,
         size: u64,
     ) -> Result<Snapshot> {
+        self.create_with(meta, chain_id, parent, diff_id, |fs_dir| {
+            // As for unpacked layers, the directory entries are synced and
+            // the file data is left to the kernel: the layer blob, which is
+            // fsynced, is the durable copy (a syncfs here cost seconds on
+            // a busy disk).
+            std::fs::rename(dir, fs_dir).map_err(|e| Error::io(fs_dir, e))?;
+            berth_fs::sync_dir(fs_dir)?;
+            if let Some(parent_dir) = fs_dir.parent() {
+                berth_fs::sync_dir(parent_dir)?;
+            }
+            Ok(size)
+        })
+    }
+
+    /// The shared life of a new snapshot: an existing chain is returned as
+    /// is; otherwise the chain is reserved (recorded uncommitted, locked),
+    /// `fill` makes `snapshots/<n>/fs` and returns its size, and the
+    /// snapshot is marked committed — or discarded when `fill` fails.
+    fn create_with(
+        &self,
+        meta: &mut Metadata,
+        chain_id: &Digest,
+        parent: Option<&Digest>,
+        diff_id: &Digest,
+        fill: impl FnOnce(&Path) -> Result<u64>,
+    ) -> Result<Snapshot> {
         if let Some(existing) = self.get(meta, chain_id)? {
             return Ok(existing);
         }
@@ -229,26 +219,14 @@ impl Snapshots {
         }
         let (id, lock) = self.reserve(meta, chain_id, parent, diff_id)?;
         let Some(id) = id else {
+            // Another process committed it while we waited.
             lock.remove();
             return self
                 .get(meta, chain_id)?
                 .ok_or_else(|| Error::Conflict(format!("snapshot {chain_id} vanished")));
         };
-        let fs_dir = self.fs_dir(id);
-        let result = (|| -> Result<()> {
-            // As for unpacked layers, the directory entries are synced and
-            // the file data is left to the kernel: the layer blob, which is
-            // fsynced, is the durable copy (a syncfs here cost seconds on
-            // a busy disk).
-            std::fs::rename(dir, &fs_dir).map_err(|e| Error::io(&fs_dir, e))?;
-            berth_fs::sync_dir(&fs_dir)?;
-            if let Some(parent_dir) = fs_dir.parent() {
-                berth_fs::sync_dir(parent_dir)?;
-            }
-            Ok(())
-        })();
-        match result {
-            Ok(()) => {
+        match fill(&self.fs_dir(id)) {
+            Ok(size) => {
                 meta.write(|tx| {
                     tx.execute(
                         "UPDATE snapshots SET committed = 1, size = ?2 WHERE chain_id = ?1",
