@@ -18,6 +18,9 @@ use crate::history::RunCommand;
 use crate::layer::StepDir;
 use crate::{Error, Result};
 
+/// The hostname RUN steps see (BuildKit's).
+pub(crate) const SANDBOX_HOSTNAME: &str = "buildkitsandbox";
+
 /// Lines of output kept to show when the step fails.
 pub(crate) const TAIL_LINES: usize = 20;
 
@@ -54,6 +57,7 @@ pub(crate) fn run_step(
     config: &ImageConfig,
     command: &RunCommand,
     network: NetworkNamespace,
+    net_files: Option<(&Path, &Path)>,
     on_line: &mut dyn FnMut(&str),
 ) -> Result<RunResult> {
     let rootfs = &step.rootfs;
@@ -74,18 +78,26 @@ pub(crate) fn run_step(
         std::fs::write(&p, text).map_err(|e| Error::io(p.display(), e))?;
         Ok(p)
     };
+    // The bridge network wrote its own hosts and resolv.conf.
+    let (hosts_file, resolv_conf) = match net_files {
+        Some((hosts, resolv)) => (hosts.to_path_buf(), resolv.to_path_buf()),
+        None => (
+            etc(
+                "hosts",
+                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".to_string(),
+            )?,
+            etc(
+                "resolv.conf",
+                std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            )?,
+        ),
+    };
     let opts = RunOptions {
         entrypoint: Some(command.argv.clone()),
         network,
-        hosts_file: Some(etc(
-            "hosts",
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".to_string(),
-        )?),
-        resolv_conf: Some(etc(
-            "resolv.conf",
-            std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
-        )?),
-        hostname: Some("buildkitsandbox".into()),
+        hosts_file: Some(hosts_file),
+        resolv_conf: Some(resolv_conf),
+        hostname: Some(SANDBOX_HOSTNAME.into()),
         ..RunOptions::default()
     };
     let spec = build_spec(config, &opts, rootfs, &passwd, &group, &id)
@@ -158,4 +170,62 @@ pub(crate) fn run_step(
         code: status.code(),
         tail: tail.into_iter().collect(),
     })
+}
+
+/// A RUN step's place on the default bridge network.
+#[derive(Debug)]
+pub(crate) struct StepNetwork {
+    net: berth_net::ContainerNetwork,
+}
+
+impl StepNetwork {
+    /// Attaches the step's container (its directory holds the namespace
+    /// and the hosts and resolv.conf files) to the default bridge.
+    pub fn setup(meta: &mut berth_store::Metadata, step: &StepDir) -> Result<StepNetwork> {
+        let id = step.id();
+        let mode = berth_net::NetworkMode::Bridge(vec![berth_net::Attachment {
+            network: berth_net::DEFAULT_NETWORK.to_string(),
+            aliases: Vec::new(),
+            ip: None,
+        }]);
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let net = berth_net::setup(
+            meta,
+            &berth_net::NetConfig::default(),
+            &berth_net::ContainerNet {
+                container_id: &id,
+                name: &id,
+                hostname: SANDBOX_HOSTNAME,
+                dir: step.path(),
+                mode: &mode,
+                add_hosts: &[],
+                dns: &berth_net::DnsOptions::default(),
+                host_resolv_conf: &host_resolv,
+                host_hosts: "",
+                ports: &[],
+            },
+        )
+        .map_err(|e| Error::Invalid(format!("RUN network: {e}")))?;
+        if net.netns.is_none() {
+            return Err(Error::Invalid("RUN network: no namespace".to_string()));
+        }
+        Ok(StepNetwork { net })
+    }
+
+    pub fn netns(&self) -> &Path {
+        self.net.netns.as_deref().unwrap_or(Path::new(""))
+    }
+
+    /// The hosts and resolv.conf files to bind-mount.
+    pub fn files(&self) -> (&Path, &Path) {
+        (&self.net.hosts, &self.net.resolv_conf)
+    }
+
+    /// Leaves the network (the namespace goes, the address is freed).
+    pub fn teardown(self, meta: &mut berth_store::Metadata, step: &StepDir) {
+        drop(self.net);
+        if let Err(e) = berth_net::teardown(meta, &step.id(), step.path()) {
+            tracing::warn!("releasing a RUN step's network: {e}");
+        }
+    }
 }

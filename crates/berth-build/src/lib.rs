@@ -95,7 +95,7 @@ pub struct BuildOptions {
     /// Say which input changed for each step that missed the cache.
     pub debug_cache: bool,
     /// `--network=none`: RUN steps without `--network` get no network
-    /// (the default is the host's; the bridge network comes later).
+    /// (the default is the default bridge, with NAT to the outside).
     pub network_none: bool,
     pub progress: ProgressMode,
 }

@@ -55,7 +55,12 @@ impl Engine {
                 swept.push(name.to_string_lossy().into_owned());
             }
         })?;
-        store.sweep_steps(containers::cleanup::cleanup_abandoned)?;
+        store.sweep_steps(|dir| {
+            containers::cleanup::cleanup_abandoned(dir);
+            if let Some(name) = dir.file_name() {
+                swept.push(name.to_string_lossy().into_owned());
+            }
+        })?;
         for id in &swept {
             // Their namespaces are gone with them; forget their endpoints.
             let _ = berth_net::release_all_after_netns_removed(store.meta_mut(), id);

@@ -796,7 +796,7 @@ fn onbuild_triggers_and_run_networks() {
     let ctx = context(
         &f,
         "child",
-        "FROM parent\nRUN --network=none ls /sys/class/net > /none.txt\nRUN ls /sys/class/net > /host.txt\n",
+        "FROM parent\nRUN --network=none ls /sys/class/net > /none.txt\nRUN ls /sys/class/net > /bridge.txt\nRUN --network=host ls /sys/class/net > /host.txt\nRUN ip -4 -o addr show eth0 > /addr.txt\n",
         &[],
     );
     let b = build_ok(&f, &ctx, &["-t", "child"]);
@@ -818,8 +818,10 @@ fn onbuild_triggers_and_run_networks() {
         "{c}"
     );
     assert_eq!(sh(&f, "child", "cat /none.txt"), "lo\n");
-    // The default is the network berth runs in for now (the bridge comes
-    // later): here the fixture's namespace as it was during the build.
+    // The default is the default bridge: eth0 with an address of berth0's
+    // subnet; --network=host sees the namespace berth runs in.
+    assert_eq!(sh(&f, "child", "cat /bridge.txt"), "eth0\nlo\n");
+    assert!(sh(&f, "child", "cat /addr.txt").contains("inet 172.29."));
     assert_eq!(
         sh(&f, "child", "cat /host.txt").lines().count(),
         host_ifaces

@@ -85,7 +85,7 @@ impl Builder<'_, '_> {
                     Some(NetworkMode::None) => "none",
                     Some(NetworkMode::Host) => "host",
                     Some(NetworkMode::Default) | None if self.opts.network_none => "none",
-                    Some(NetworkMode::Default) | None => "host",
+                    Some(NetworkMode::Default) | None => "default",
                 };
                 let inputs = format!(
                     "step={step_text}\nparent={parent}\n{}args={}\nnetwork={network}\nargv={}\nstdin={}\n",
@@ -116,15 +116,33 @@ impl Builder<'_, '_> {
                     c.env = env;
                 }
                 let step = StepDir::mount(self.backend.store(), state.chain.as_ref())?;
-                let ns = if network == "none" {
-                    NetworkNamespace::New
-                } else {
-                    NetworkNamespace::Host
+                // Docker's default for RUN: the default bridge, with NAT
+                // to the outside (pip and apt-get reach their registries).
+                let bridged = match network {
+                    "default" => Some(exec::StepNetwork::setup(
+                        self.backend.store_mut().meta_mut(),
+                        &step,
+                    )?),
+                    _ => None,
+                };
+                let ns = match (&bridged, network) {
+                    (Some(net), _) => NetworkNamespace::Join(net.netns().to_path_buf()),
+                    (None, "none") => NetworkNamespace::New,
+                    (None, _) => NetworkNamespace::Host,
                 };
                 let progress = &mut self.progress;
-                let result = exec::run_step(&step, &config, &command, ns, &mut |line| {
-                    progress.line(n, t, line)
-                })?;
+                let result = exec::run_step(
+                    &step,
+                    &config,
+                    &command,
+                    ns,
+                    bridged.as_ref().map(|n| n.files()),
+                    &mut |line| progress.line(n, t, line),
+                );
+                if let Some(net) = bridged {
+                    net.teardown(self.backend.store_mut().meta_mut(), &step);
+                }
+                let result = result?;
                 if result.code != 0 {
                     return Err(self.run_failed(&argv, &result, span, n));
                 }
