@@ -79,6 +79,18 @@ pub enum ProgressMode {
     Quiet,
 }
 
+/// `berth build --network`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BuildNetwork {
+    /// The default bridge, with NAT to the outside (BuildKit's sandbox).
+    #[default]
+    Default,
+    /// The network namespace berth runs in.
+    Host,
+    /// Loopback only.
+    None,
+}
+
 /// The options of one build.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
@@ -94,9 +106,8 @@ pub struct BuildOptions {
     pub platform: Option<String>,
     /// Say which input changed for each step that missed the cache.
     pub debug_cache: bool,
-    /// `--network=none`: RUN steps without `--network` get no network
-    /// (the default is the default bridge, with NAT to the outside).
-    pub network_none: bool,
+    /// `--network`: where RUN steps without their own `--network` run.
+    pub network: BuildNetwork,
     pub progress: ProgressMode,
 }
 
@@ -110,7 +121,7 @@ impl Default for BuildOptions {
             labels: BTreeMap::new(),
             platform: None,
             debug_cache: false,
-            network_none: false,
+            network: BuildNetwork::Default,
             progress: ProgressMode::Plain,
         }
     }

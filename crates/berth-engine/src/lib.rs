@@ -31,7 +31,8 @@ pub use archive::{
 };
 pub use berth_build::{config_edit, time};
 pub use berth_build::{
-    BuildOptions, BuildOutput, Context as BuildContext, DockerfileSource, ProgressMode,
+    BuildNetwork, BuildOptions, BuildOutput, Context as BuildContext, DockerfileSource,
+    ProgressMode,
 };
 pub use build::BuildRequest;
 pub use error::{Error, Result};

@@ -84,8 +84,11 @@ impl Builder<'_, '_> {
                 let network = match run.network {
                     Some(NetworkMode::None) => "none",
                     Some(NetworkMode::Host) => "host",
-                    Some(NetworkMode::Default) | None if self.opts.network_none => "none",
-                    Some(NetworkMode::Default) | None => "default",
+                    Some(NetworkMode::Default) | None => match self.opts.network {
+                        crate::BuildNetwork::Default => "default",
+                        crate::BuildNetwork::Host => "host",
+                        crate::BuildNetwork::None => "none",
+                    },
                 };
                 let inputs = format!(
                     "step={step_text}\nparent={parent}\n{}args={}\nnetwork={network}\nargv={}\nstdin={}\n",

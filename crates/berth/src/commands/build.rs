@@ -72,9 +72,10 @@ pub fn build(engine: &mut Engine, args: &BuildArgs) -> Result<(), CliError> {
             )))
         }
     };
-    let network_none = match args.network.as_str() {
-        "default" | "host" => false,
-        "none" => true,
+    let network = match args.network.as_str() {
+        "default" => berth_engine::BuildNetwork::Default,
+        "host" => berth_engine::BuildNetwork::Host,
+        "none" => berth_engine::BuildNetwork::None,
         other => {
             return Err(CliError::usage(format!(
                 "network mode {other:?} is not supported by berth build yet (use default, host or none)"
@@ -138,7 +139,7 @@ pub fn build(engine: &mut Engine, args: &BuildArgs) -> Result<(), CliError> {
             labels: key_values(&args.labels, false),
             platform: args.platform.clone(),
             debug_cache: args.debug_cache,
-            network_none,
+            network,
             progress,
         },
         tags: args.tags.clone(),
