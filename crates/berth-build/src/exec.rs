@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use berth_fs::{resolve_in_root, ResolveOptions};
+use berth_fs::{read_in_root, resolve_in_root, ResolveOptions};
 use berth_launch::{launch, Stdio};
 use berth_oci::ImageConfig;
 use berth_runtime::{build_spec, NetworkNamespace, RunOptions};
@@ -41,13 +41,6 @@ const MOUNT_STUBS: [&str; 8] = [
 pub(crate) struct RunResult {
     pub code: i32,
     pub tail: Vec<String>,
-}
-
-fn read_in_root(rootfs: &Path, path: &str) -> String {
-    resolve_in_root(rootfs, path, &ResolveOptions::default())
-        .ok()
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .unwrap_or_default()
 }
 
 /// Runs `argv` with `config`'s env, user and working dir in the mounted

@@ -42,6 +42,12 @@ pub fn wall_now_precise() -> (i64, u32) {
         })
 }
 
+/// The real clock as RFC 3339 with nanoseconds (container state times).
+pub fn wall_rfc3339() -> String {
+    let (secs, nanos) = wall_now_precise();
+    rfc3339(secs, nanos)
+}
+
 /// RFC 3339 with exactly nine fractional digits (Docker's
 /// `RFC3339NanoFixed`, used for log timestamps).
 pub fn rfc3339_fixed(secs: i64, nanos: u32) -> String {

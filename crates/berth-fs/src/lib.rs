@@ -65,4 +65,4 @@ pub use compress::{
 };
 pub use diff::{diff_overlay_upper, tar_dir, TarOptions, TarStats};
 pub use error::{Error, ErrorKind, Result};
-pub use resolve::{resolve_in_root, ResolveMethod, ResolveOptions, MAX_SYMLINK_HOPS};
+pub use resolve::{read_in_root, resolve_in_root, ResolveMethod, ResolveOptions, MAX_SYMLINK_HOPS};

@@ -213,3 +213,13 @@ fn split(p: &OsStr) -> impl Iterator<Item = OsString> + '_ {
         .filter(|c| !c.is_empty() && *c != b".")
         .map(|c| OsStr::from_bytes(c).to_os_string())
 }
+
+/// The text of the file at `path` inside `root`, resolved as
+/// [`resolve_in_root`] does (never leaving the root); empty when it is
+/// missing or unreadable (an image without `/etc/passwd`, say).
+pub fn read_in_root(root: &Path, path: &str) -> String {
+    resolve_in_root(root, path, &ResolveOptions::default())
+        .ok()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default()
+}

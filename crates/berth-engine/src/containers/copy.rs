@@ -28,8 +28,9 @@ use berth_fs::{apply_layer, ApplyOptions, WhiteoutMode};
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, ResolveFlags, Stat};
 use rustix::io::Errno;
 
+use super::prepare::is_mounted;
 use super::prepare::{self, Layout};
-use super::{is_mount_point, state, Container};
+use super::{state, Container};
 use crate::{Engine, Error, Result};
 
 /// `docker cp`'s flags.
@@ -60,7 +61,7 @@ impl Engine {
         // is not (or no longer) mounted: wait a moment for either to settle.
         for _ in 0..100 {
             if let Some(lock) = state::try_lock_shim(dir)? {
-                let was_mounted = is_mount_point(&rootfs);
+                let was_mounted = is_mounted(&rootfs);
                 if !was_mounted {
                     prepare::mount_rootfs(dir, &container.config)?;
                 }
@@ -71,7 +72,7 @@ impl Engine {
                 drop(lock);
                 return result;
             }
-            if is_mount_point(&rootfs) {
+            if is_mounted(&rootfs) {
                 // Pinned: a lazy unmount by the shim leaves this view intact.
                 let root = pin_dir(&rootfs)?;
                 return f(&fd_path(&root));

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use berth_fs::{resolve_in_root, ResolveOptions};
+use berth_fs::read_in_root;
 use berth_launch::Stdio;
 use berth_runtime::{resolve_user, Spec};
 
@@ -92,13 +92,6 @@ impl ExecProcess {
             }
         }
     }
-}
-
-fn read_in_root(rootfs: &Path, path: &str) -> String {
-    resolve_in_root(rootfs, path, &ResolveOptions::default())
-        .ok()
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .unwrap_or_default()
 }
 
 /// Merges `-e` values into an environment list (replacing, appending,

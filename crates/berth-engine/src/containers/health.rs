@@ -13,7 +13,7 @@ use berth_oci::Healthcheck;
 
 use super::exec::{exec_in, ExecOptions, ExecProcess};
 use super::state::{Health, HealthProbe};
-use crate::time::{rfc3339, wall_now_precise};
+use crate::time::wall_rfc3339;
 
 /// Docker keeps this many probe results.
 pub const MAX_LOG_ENTRIES: usize = 5;
@@ -191,11 +191,6 @@ pub fn go_duration(d: Duration) -> String {
     }
 }
 
-fn now_rfc3339() -> String {
-    let (s, n) = wall_now_precise();
-    rfc3339(s, n)
-}
-
 /// A probe's output as Docker keeps it: the first [`MAX_OUTPUT_LEN`]
 /// bytes, `...` appended when there was more.
 #[derive(Debug, Default)]
@@ -323,7 +318,7 @@ impl Monitor {
                 false
             }
             Err(message) => {
-                let at = now_rfc3339();
+                let at = wall_rfc3339();
                 let result = HealthProbe {
                     start: at.clone(),
                     end: at,
@@ -370,7 +365,7 @@ impl Monitor {
                 let since_start = p.started.saturating_duration_since(self.started);
                 let result = HealthProbe {
                     start: p.start,
-                    end: now_rfc3339(),
+                    end: wall_rfc3339(),
                     exit_code,
                     output,
                 };
@@ -438,7 +433,7 @@ fn start_probe(
         command: settings.command.clone(),
         ..ExecOptions::default()
     };
-    let start = now_rfc3339();
+    let start = wall_rfc3339();
     let started = Instant::now();
     let process = exec_in(dir, id, runtime, &opts, stdio).map_err(|f| f.error.to_string())?;
     let pidfd = rustix::process::Pid::from_raw(process.pid()).and_then(|pid| {

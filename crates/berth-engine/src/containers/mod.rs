@@ -82,7 +82,7 @@ impl Container {
 pub(crate) fn remove_dir(dir: &Path) -> Result<()> {
     prepare::unmount_rootfs(dir);
     let rootfs = prepare::Layout(dir).rootfs();
-    if is_mount_point(&rootfs) {
+    if prepare::is_mounted(&rootfs) {
         return Err(Error::Conflict(format!(
             "{} is still mounted; not removing the container directory",
             rootfs.display()
@@ -92,17 +92,6 @@ pub(crate) fn remove_dir(dir: &Path) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io(dir.display().to_string(), e)),
-    }
-}
-
-fn is_mount_point(path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (
-        std::fs::metadata(path),
-        path.parent().map(std::fs::metadata),
-    ) {
-        (Ok(me), Some(Ok(parent))) => me.dev() != parent.dev(),
-        _ => false,
     }
 }
 

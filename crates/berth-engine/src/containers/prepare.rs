@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use berth_fs::{resolve_in_root, ResolveOptions};
+use berth_fs::{read_in_root, resolve_in_root, ResolveOptions};
 use berth_oci::ImageConfig;
 use berth_runtime::rootfs::{unmount_root, OverlayRoot};
 use berth_runtime::{build_spec, RunOptions, Spec};
@@ -65,7 +65,7 @@ pub(crate) fn create_dirs(dir: &Path) -> Result<()> {
 }
 
 /// Whether `path` is a mount point (its device differs from its parent's).
-fn is_mounted(path: &Path) -> bool {
+pub(crate) fn is_mounted(path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     match (
         std::fs::metadata(path),
@@ -96,14 +96,6 @@ pub(crate) fn mount_rootfs(dir: &Path, config: &ContainerConfig) -> Result<()> {
 /// Unmounts the container's root if it is mounted.
 pub(crate) fn unmount_rootfs(dir: &Path) {
     let _ = unmount_root(&Layout(dir).rootfs());
-}
-
-/// Reads a file of the image through the root, never leaving it.
-fn read_in_root(rootfs: &Path, path: &str) -> String {
-    resolve_in_root(rootfs, path, &ResolveOptions::default())
-        .ok()
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .unwrap_or_default()
 }
 
 /// Writes `/etc/hostname` and the runtime spec for `opts` (whose network,

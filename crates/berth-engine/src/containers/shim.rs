@@ -34,7 +34,7 @@ use super::pty;
 use super::runtime_cli::{is_embedded, CliRuntime, Task};
 use super::state::{try_lock_shim, PublishedPort, State, Status};
 use super::{exit, RunFailure};
-use crate::time::{rfc3339, wall_now_precise};
+use crate::time::wall_rfc3339;
 use crate::{Engine, Error, Result};
 
 /// Where a `-t` container's init sends its pty (in the container directory).
@@ -70,11 +70,6 @@ fn detach_stdout() {
     if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
         let _ = rustix::stdio::dup2_stdout(&null);
     }
-}
-
-fn now_rfc3339() -> String {
-    let (s, n) = wall_now_precise();
-    rfc3339(s, n)
 }
 
 /// An attached client.
@@ -637,7 +632,7 @@ impl Shim {
         self.started_at = Instant::now();
         self.state.status = Status::Running;
         self.state.pid = running.pid();
-        self.state.started_at = now_rfc3339();
+        self.state.started_at = wall_rfc3339();
         self.state.error.clear();
         self.state.exit_code = 0;
         self.state.oom_killed = false;
@@ -818,7 +813,7 @@ impl Shim {
             self.state.status = Status::Created;
         } else {
             self.state.status = Status::Exited;
-            self.state.finished_at = now_rfc3339();
+            self.state.finished_at = wall_rfc3339();
         }
         self.save_state();
     }
@@ -942,7 +937,7 @@ impl Shim {
         self.state.status = Status::Exited;
         self.state.exit_code = code;
         self.state.pid = 0;
-        self.state.finished_at = now_rfc3339();
+        self.state.finished_at = wall_rfc3339();
         self.save_state();
     }
 
@@ -1052,19 +1047,16 @@ fn lock_with_retries(dir: &Path) -> Result<std::fs::File> {
 /// Whether the kernel's OOM killer hit the container's cgroup (v1 memory
 /// controller's `oom_kill` count, or v2 `memory.events`).
 fn oom_killed(id: &str) -> bool {
-    let v1 = Path::new("/sys/fs/cgroup/memory/berth")
-        .join(id)
-        .join("memory.oom_control");
-    let v2 = Path::new("/sys/fs/cgroup/berth")
-        .join(id)
-        .join("memory.events");
-    [v1, v2].iter().any(|p| {
-        std::fs::read_to_string(p).is_ok_and(|text| {
-            text.lines().any(|l| {
-                l.strip_prefix("oom_kill ")
-                    .and_then(|n| n.trim().parse::<u64>().ok())
-                    .is_some_and(|n| n > 0)
+    super::cleanup::cgroup_dirs(id)
+        .iter()
+        .flat_map(|cg| [cg.join("memory.oom_control"), cg.join("memory.events")])
+        .any(|p| {
+            std::fs::read_to_string(p).is_ok_and(|text| {
+                text.lines().any(|l| {
+                    l.strip_prefix("oom_kill ")
+                        .and_then(|n| n.trim().parse::<u64>().ok())
+                        .is_some_and(|n| n > 0)
+                })
             })
         })
-    })
 }

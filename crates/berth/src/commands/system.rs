@@ -82,7 +82,7 @@ pub fn df(engine: &Engine) -> Result<(), CliError> {
 }
 
 /// Asks `question [y/N]` on the terminal; anything but `y` declines.
-pub(crate) fn confirm(question: &str) -> bool {
+fn confirm(question: &str) -> bool {
     eprint!("{question} [y/N] ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
@@ -92,6 +92,16 @@ pub(crate) fn confirm(question: &str) -> bool {
     matches!(answer.trim(), "y" | "Y" | "yes")
 }
 
+/// A prune without `--force`: shows `warning` and asks; without a terminal
+/// to ask on, says so and declines.
+pub(crate) fn confirm_prune(warning: &str) -> bool {
+    if !std::io::stdin().is_terminal() {
+        eprintln!("{warning}\nNot confirmed (standard input is not a terminal): use --force.");
+        return false;
+    }
+    confirm(&format!("{warning}\nAre you sure you want to continue?"))
+}
+
 pub fn prune(engine: &mut Engine, args: &PruneArgs) -> Result<(), CliError> {
     if !args.force {
         let warning = if args.all {
@@ -99,13 +109,7 @@ pub fn prune(engine: &mut Engine, args: &PruneArgs) -> Result<(), CliError> {
         } else {
             "WARNING! This will remove all dangling images."
         };
-        let interactive = std::io::stdin().is_terminal();
-        if !interactive || !confirm(&format!("{warning}\nAre you sure you want to continue?")) {
-            if !interactive {
-                eprintln!(
-                    "{warning}\nNot confirmed (standard input is not a terminal): use --force."
-                );
-            }
+        if !confirm_prune(warning) {
             return Ok(());
         }
     }

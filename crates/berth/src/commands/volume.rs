@@ -1,7 +1,6 @@
 //! `berth volume create|ls|inspect|rm|prune`, with Docker's flags and output.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 
 use berth_engine::{Engine, VolumeFilter, VolumeInfo};
 use serde_json::{json, Value};
@@ -9,7 +8,7 @@ use serde_json::{json, Value};
 use crate::cli::{
     VolumeCreateArgs, VolumeInspectArgs, VolumeLsArgs, VolumePruneArgs, VolumeRmArgs,
 };
-use crate::commands::system::confirm;
+use crate::commands::system::confirm_prune;
 use crate::exit::CliError;
 use crate::output::{human_size, print_inspected, table};
 use crate::template::Template;
@@ -146,13 +145,7 @@ pub fn prune(engine: &mut Engine, args: &VolumePruneArgs) -> Result<(), CliError
         } else {
             "WARNING! This will remove anonymous local volumes not used by at least one container."
         };
-        let interactive = std::io::stdin().is_terminal();
-        if !interactive || !confirm(&format!("{warning}\nAre you sure you want to continue?")) {
-            if !interactive {
-                eprintln!(
-                    "{warning}\nNot confirmed (standard input is not a terminal): use --force."
-                );
-            }
+        if !confirm_prune(warning) {
             return Ok(());
         }
     }
