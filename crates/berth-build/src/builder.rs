@@ -3,6 +3,7 @@
 //! run, then the final image recorded.
 
 mod cache;
+mod parallel;
 mod steps;
 
 use std::collections::HashMap;
@@ -85,6 +86,10 @@ struct Builder<'a, 'w> {
     consumed: std::collections::BTreeSet<String>,
     /// Cache records reused this build.
     reused: Vec<Digest>,
+    /// Stage workers started so far (numbers their progress).
+    worker_count: usize,
+    /// Held for the build: content written meanwhile is safe from GC.
+    _write: berth_store::WriteGuard,
 }
 
 /// Runs a build: `context` supplies the files, `opts` the Dockerfile and
@@ -96,6 +101,40 @@ pub fn build(
     opts: &BuildOptions,
     progress: &mut dyn Write,
 ) -> Result<BuildOutput> {
+    let (mut builder, target) = prepare(backend, context, opts, progress)?;
+    let result = builder.stage(target, &mut Vec::new());
+    builder.finish(result)
+}
+
+/// Runs a stage worker's part of a build (`opts.worker`): the stage and
+/// what it needs are built into the store and their states written for
+/// the parent build, which goes on from there.
+pub fn build_for_parent(
+    backend: &mut dyn ImageBackend,
+    context: &mut Context,
+    opts: &BuildOptions,
+    progress: &mut dyn Write,
+) -> Result<()> {
+    let task = opts
+        .worker
+        .clone()
+        .ok_or_else(|| Error::Invalid("not a stage worker".into()))?;
+    let (mut builder, _) = prepare(backend, context, opts, progress)?;
+    builder.progress.next = task.progress_offset;
+    let result = builder.stage(task.stage, &mut Vec::new());
+    builder.save_sums()?;
+    result?;
+    builder.write_worker_result(&task.output)
+}
+
+/// Preflight: the Dockerfile read and parsed, every stage expanded, the
+/// graph checked; returns the builder and the target stage.
+fn prepare<'a, 'w>(
+    backend: &'a mut dyn ImageBackend,
+    context: &'a mut Context,
+    opts: &'a BuildOptions,
+    progress: &'w mut dyn Write,
+) -> Result<(Builder<'a, 'w>, usize)> {
     if let Some(p) = &opts.platform {
         let wanted = Platform::parse(p)
             .map_err(|e| Error::Invalid(format!("invalid platform {p:?}: {e}")))?
@@ -179,8 +218,8 @@ pub fn build(
         let (secs, nanos) = crate::time::now();
         crate::time::rfc3339(secs, nanos)
     };
-    let _guard = backend.store().begin_write()?;
-    let mut builder = Builder {
+    let write = backend.store().begin_write()?;
+    let builder = Builder {
         backend,
         context,
         opts,
@@ -198,63 +237,79 @@ pub fn build(
         new_sums: Vec::new(),
         consumed: std::collections::BTreeSet::new(),
         reused: Vec::new(),
+        worker_count: 0,
+        _write: write,
     };
-    let result = builder.stage(target, &mut Vec::new());
-    if result.is_ok() {
-        let unused: Vec<&str> = opts
-            .build_args
-            .keys()
-            .map(String::as_str)
-            .filter(|k| {
-                !builder.consumed.contains(*k)
-                    && !stages::PREDEFINED_ARGS.contains(k)
-                    && !builder.plan.meta_args.iter().any(|a| a.name == *k)
-            })
-            .collect();
-        if !unused.is_empty() && !builder.progress.quiet {
-            let _ = writeln!(
-                builder.progress.out,
-                "[Warning] One or more build-args [{}] were not consumed",
-                unused.join(" ")
-            );
-        }
-    }
-    let sums = std::mem::take(&mut builder.new_sums);
-    let temporary = builder.context.is_temporary();
-    let meta = builder.backend.store_mut().meta_mut();
-    if !temporary {
-        meta.put_context_sums(&sums)?;
-    }
-    meta.touch_cache_records(&builder.reused, crate::time::wall_now())?;
-    let mut state = result?;
-
-    let (n, t) = builder.progress.start("exporting to image");
-    for (k, v) in &opts.labels {
-        state.container().labels.insert(k.clone(), v.clone());
-    }
-    state.config.created = Some(state.time.clone());
-    if state.config.architecture.is_empty() {
-        state.config.architecture = host.architecture.clone();
-    }
-    if state.config.os.is_empty() {
-        state.config.os = "linux".into();
-    }
-    let config_bytes = state.config.to_canonical_json()?;
-    let id = builder
-        .backend
-        .store_image(&config_bytes, &state.config, &state.layers)?;
-    builder
-        .progress
-        .note(n, &format!("writing image {id} done"));
-    builder.progress.done(n, t);
-    Ok(BuildOutput {
-        id,
-        steps: builder.steps,
-        cached: builder.cached,
-    })
+    Ok((builder, target))
 }
 
 impl<'a, 'w> Builder<'a, 'w> {
+    /// Records what the build learnt and, when it succeeded, the image.
+    fn finish(mut self, result: Result<State>) -> Result<BuildOutput> {
+        let builder = &mut self;
+        let opts = builder.opts;
+        if result.is_ok() {
+            let unused: Vec<&str> = opts
+                .build_args
+                .keys()
+                .map(String::as_str)
+                .filter(|k| {
+                    !builder.consumed.contains(*k)
+                        && !stages::PREDEFINED_ARGS.contains(k)
+                        && !builder.plan.meta_args.iter().any(|a| a.name == *k)
+                })
+                .collect();
+            if !unused.is_empty() && !builder.progress.quiet {
+                let _ = writeln!(
+                    builder.progress.out,
+                    "[Warning] One or more build-args [{}] were not consumed",
+                    unused.join(" ")
+                );
+            }
+        }
+        builder.save_sums()?;
+        let mut state = result?;
+        let host = Platform::host();
+
+        let (n, t) = builder.progress.start("exporting to image");
+        for (k, v) in &opts.labels {
+            state.container().labels.insert(k.clone(), v.clone());
+        }
+        state.config.created = Some(state.time.clone());
+        if state.config.architecture.is_empty() {
+            state.config.architecture = host.architecture.clone();
+        }
+        if state.config.os.is_empty() {
+            state.config.os = "linux".into();
+        }
+        let config_bytes = state.config.to_canonical_json()?;
+        let id = builder
+            .backend
+            .store_image(&config_bytes, &state.config, &state.layers)?;
+        builder
+            .progress
+            .note(n, &format!("writing image {id} done"));
+        builder.progress.done(n, t);
+        Ok(BuildOutput {
+            id,
+            steps: builder.steps,
+            cached: builder.cached,
+        })
+    }
+
+    /// Writes the context checksums learnt and marks reused records used.
+    fn save_sums(&mut self) -> Result<()> {
+        let sums = std::mem::take(&mut self.new_sums);
+        let temporary = self.context.is_temporary();
+        let reused = std::mem::take(&mut self.reused);
+        let meta = self.backend.store_mut().meta_mut();
+        if !temporary {
+            meta.put_context_sums(&sums)?;
+        }
+        meta.touch_cache_records(&reused, crate::time::wall_now())?;
+        Ok(())
+    }
+
     fn err_at(&self, message: impl Into<String>, span: Span) -> Error {
         let refs: Vec<&str> = self.lines.iter().map(String::as_str).collect();
         let finding = Finding {
@@ -289,13 +344,17 @@ impl<'a, 'w> Builder<'a, 'w> {
         Ok(state)
     }
 
-    fn stage_label(&self, index: usize, step: usize, total: usize) -> String {
-        let name = self
-            .plan
+    /// A stage's name, or `stage-N` for an unnamed one.
+    fn stage_name(&self, index: usize) -> String {
+        self.plan
             .stages
             .get(index)
             .and_then(|s| s.name.clone())
-            .unwrap_or_else(|| format!("stage-{index}"));
+            .unwrap_or_else(|| format!("stage-{index}"))
+    }
+
+    fn stage_label(&self, index: usize, step: usize, total: usize) -> String {
+        let name = self.stage_name(index);
         if self.plan.stages.len() == 1 {
             format!("[{step}/{total}]")
         } else {
@@ -322,9 +381,15 @@ impl<'a, 'w> Builder<'a, 'w> {
             .count();
         let mut step_no = 1;
         // Stages this one needs are built first (as BuildKit schedules them).
-        for dep in self.deps.get(index).cloned().unwrap_or_default() {
-            self.stage(dep, path)?;
+        // Independent ones in parallel, in worker processes.
+        let deps = self.deps.get(index).cloned().unwrap_or_default();
+        let workers = self.start_workers(&deps)?;
+        for &dep in &deps {
+            if !workers.builds(dep) {
+                self.stage(dep, path)?;
+            }
         }
+        self.join_workers(workers)?;
         // FROM, expanded with the global ARGs only.
         let base_name = berth_dockerfile::shell::Lexer::new(self.plan.escape)
             .process_word(&stage.from.image.text, &self.meta_env)

@@ -47,7 +47,7 @@ use std::collections::BTreeMap;
 use berth_oci::{Digest, ImageConfig};
 use berth_store::{LayerRecord, Store};
 
-pub use builder::build;
+pub use builder::{build, build_for_parent};
 pub use context::{clean_relative, glob_match, Context, DockerfileSource};
 pub use error::{Error, Result};
 
@@ -109,6 +109,53 @@ pub struct BuildOptions {
     /// `--network`: where RUN steps without their own `--network` run.
     pub network: BuildNetwork,
     pub progress: ProgressMode,
+    /// How to start worker processes that build independent stages in
+    /// parallel; `None` builds every stage in this process.
+    pub parallel: Option<StageWorkers>,
+    /// Set in a worker process: the stage it builds for its parent.
+    pub worker: Option<WorkerTask>,
+}
+
+/// The command that re-runs this same build as a stage worker: the
+/// builder appends `--stage-worker SPEC` (see [`WorkerTask`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageWorkers {
+    pub program: std::path::PathBuf,
+    pub args: Vec<std::ffi::OsString>,
+}
+
+/// A worker's job: build stage `stage` (and what it needs) into the store
+/// and write the resulting stage states to `output` as JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerTask {
+    pub stage: usize,
+    /// Progress lines are numbered from here, so they don't collide with
+    /// the parent's.
+    pub progress_offset: usize,
+    pub output: std::path::PathBuf,
+}
+
+impl WorkerTask {
+    /// The `--stage-worker` flag's value: `STAGE,OFFSET,OUTPUT`.
+    pub fn to_arg(&self) -> std::ffi::OsString {
+        let mut arg = std::ffi::OsString::from(format!("{},{},", self.stage, self.progress_offset));
+        arg.push(&self.output);
+        arg
+    }
+
+    /// Parses [`WorkerTask::to_arg`]'s format.
+    pub fn parse(arg: &str) -> Result<WorkerTask> {
+        let bad = || Error::Invalid(format!("invalid --stage-worker value {arg:?}"));
+        let mut parts = arg.splitn(3, ',');
+        let stage = parts.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+        let progress_offset = parts.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+        let output = parts.next().filter(|p| !p.is_empty()).ok_or_else(bad)?;
+        Ok(WorkerTask {
+            stage,
+            progress_offset,
+            output: output.into(),
+        })
+    }
 }
 
 impl Default for BuildOptions {
@@ -123,6 +170,8 @@ impl Default for BuildOptions {
             debug_cache: false,
             network: BuildNetwork::Default,
             progress: ProgressMode::Plain,
+            parallel: None,
+            worker: None,
         }
     }
 }

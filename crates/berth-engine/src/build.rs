@@ -93,4 +93,16 @@ impl Engine {
         }
         Ok(out)
     }
+
+    /// A stage worker's part of a parent build (see
+    /// [`berth_build::build_for_parent`]).
+    pub fn build_for_parent(
+        &mut self,
+        context: &mut Context,
+        options: &BuildOptions,
+        progress: &mut dyn Write,
+    ) -> Result<()> {
+        berth_build::build_for_parent(self, context, options, progress)?;
+        Ok(())
+    }
 }

@@ -32,7 +32,7 @@ pub use archive::{
 pub use berth_build::{config_edit, time};
 pub use berth_build::{
     BuildNetwork, BuildOptions, BuildOutput, Context as BuildContext, DockerfileSource,
-    ProgressMode,
+    ProgressMode, StageWorkers, WorkerTask,
 };
 pub use build::BuildRequest;
 pub use error::{Error, Result};

@@ -944,6 +944,9 @@ pub struct BuildArgs {
     /// Say which input changed for every step that missed the cache
     #[arg(long)]
     pub debug_cache: bool,
+    /// Internal: build one stage for a parent build (STAGE,OFFSET,OUTPUT)
+    #[arg(long, hide = true, value_name = "SPEC")]
+    pub stage_worker: Option<String>,
     /// Build context: a directory, or "-" for a tar or a Dockerfile on STDIN
     #[arg(value_name = "PATH | URL | -")]
     pub context: String,

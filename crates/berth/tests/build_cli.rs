@@ -861,3 +861,51 @@ fn heredocs_parents_and_maintainer() {
     );
     assert_eq!(inspect(&f, "hd")["Author"], "someone@example.com");
 }
+
+/// Index of the first line of `text` containing `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
+}
+
+#[test]
+fn independent_stages_build_in_parallel() {
+    let f = setup();
+    let dockerfile = format!(
+        "FROM {BASE} AS left\nRUN sleep 2 && echo left > /l\n\
+         FROM {BASE} AS right\nRUN sleep 2 && echo right > /r\n\
+         FROM {BASE}\nCOPY --from=left /l /l\nCOPY --from=right /r /r\n"
+    );
+    let ctx = context(&f, "parallel", &dockerfile, &[]);
+    let b = build_ok(&f, &ctx, &["-t", "both"]);
+    // The left stage's RUN starts (in a worker) before the right one's
+    // ends: they overlap.
+    let left_run = line_of(&b.stderr, "[left 2/2] RUN");
+    let right_run = line_of(&b.stderr, "[right 2/2] RUN");
+    let first_done = b
+        .stderr
+        .lines()
+        .enumerate()
+        .skip(left_run.max(right_run))
+        .find(|(_, l)| l.contains(" DONE "))
+        .map(|(i, _)| i)
+        .unwrap();
+    assert!(left_run.max(right_run) < first_done, "{}", b.stderr);
+    assert_eq!(sh(&f, "both", "cat /l /r"), "left\nright\n");
+    // Workers share the cache: a rebuild reuses every step.
+    let again = build_ok(&f, &ctx, &["-t", "both"]);
+    assert_eq!(cached_count(&again.stderr), 4, "{}", again.stderr);
+
+    // A failing worker fails the build, with its error shown.
+    let failing = format!(
+        "FROM {BASE} AS left\nRUN exit 3\n\
+         FROM {BASE} AS right\nRUN sleep 1\n\
+         FROM {BASE}\nCOPY --from=left / /l\nCOPY --from=right / /r\n"
+    );
+    let ctx = context(&f, "parallel-fail", &failing, &[]);
+    let b = build_in(&f, &ctx, &["--no-cache"]);
+    assert_eq!(b.code, Some(1), "{}", b.stderr);
+    assert!(b.stderr.contains("exit code: 3"), "{}", b.stderr);
+    assert_nothing_left(&f);
+}

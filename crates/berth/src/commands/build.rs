@@ -7,7 +7,8 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use berth_engine::{
-    BuildContext, BuildOptions, BuildRequest, DockerfileSource, Engine, ProgressMode,
+    BuildContext, BuildOptions, BuildRequest, DockerfileSource, Engine, ProgressMode, StageWorkers,
+    WorkerTask,
 };
 
 use crate::cli::BuildArgs;
@@ -60,6 +61,14 @@ fn looks_like_archive(head: &[u8]) -> bool {
         &[0xfd, b'7', b'z', b'X', b'Z', 0x00],
     ];
     MAGICS.iter().any(|m| head.starts_with(m)) || head.get(257..262) == Some(b"ustar")
+}
+
+/// This same command line, to start stage workers with.
+fn stage_workers() -> Option<StageWorkers> {
+    Some(StageWorkers {
+        program: std::env::current_exe().ok()?,
+        args: std::env::args_os().skip(1).collect(),
+    })
 }
 
 pub fn build(engine: &mut Engine, args: &BuildArgs) -> Result<(), CliError> {
@@ -130,6 +139,20 @@ pub fn build(engine: &mut Engine, args: &BuildArgs) -> Result<(), CliError> {
     if args.pull {
         tracing::warn!("--pull: pulling is not supported yet; local images are used");
     }
+    let worker = args
+        .stage_worker
+        .as_deref()
+        .map(WorkerTask::parse)
+        .transpose()
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    // Independent stages build in worker processes that re-read the same
+    // inputs, so only a context and Dockerfile that can be read again.
+    let parallel = (worker.is_none()
+        && !stdin_dockerfile
+        && context.root().is_some()
+        && !context.is_temporary())
+    .then(stage_workers)
+    .flatten();
     let request = BuildRequest {
         options: BuildOptions {
             dockerfile,
@@ -141,10 +164,20 @@ pub fn build(engine: &mut Engine, args: &BuildArgs) -> Result<(), CliError> {
             debug_cache: args.debug_cache,
             network,
             progress,
+            parallel,
+            worker,
         },
         tags: args.tags.clone(),
     };
     let mut stderr = std::io::stderr();
+    if request.options.worker.is_some() {
+        // Dies with the parent build.
+        let _ =
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+        return engine
+            .build_for_parent(&mut context, &request.options, &mut stderr)
+            .map_err(|e| CliError::failure(e.to_string()));
+    }
     let out = engine
         .build(&mut context, &request, &mut stderr)
         .map_err(|e| CliError::failure(e.to_string()))?;
