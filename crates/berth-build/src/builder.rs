@@ -20,7 +20,7 @@ use crate::config_edit::{ConfigEditor, DEFAULT_SHELL};
 use crate::context::Context;
 use crate::history::describe;
 use crate::progress::Progress;
-use crate::{history, BuildOptions, BuildOutput, Error, ImageBackend, ProgressMode, Result};
+use crate::{history, BuildOptions, BuildOutput, Error, ImageBackend, Result};
 
 /// The comment BuildKit puts on every history entry it writes.
 const HISTORY_COMMENT: &str = "buildkit.dockerfile.v0";
@@ -75,7 +75,7 @@ struct Builder<'a, 'w> {
     file: String,
     lines: Vec<String>,
     done: HashMap<usize, State>,
-    progress: Progress<'w>,
+    progress: &'a mut Progress<'w>,
     epoch: Option<i64>,
     build_time: String,
     steps: usize,
@@ -101,6 +101,20 @@ pub fn build(
     opts: &BuildOptions,
     progress: &mut dyn Write,
 ) -> Result<BuildOutput> {
+    let mut display = Progress::new(opts.progress, progress);
+    let result = build_with_progress(backend, context, opts, &mut display);
+    display.finish(result.is_ok());
+    result
+}
+
+/// [`build`] with the caller's progress display, which it finishes
+/// itself: it may show more steps (an export) after the build's.
+pub fn build_with_progress(
+    backend: &mut dyn ImageBackend,
+    context: &mut Context,
+    opts: &BuildOptions,
+    progress: &mut Progress<'_>,
+) -> Result<BuildOutput> {
     let (mut builder, target) = prepare(backend, context, opts, progress)?;
     let result = builder.stage(target, &mut Vec::new());
     builder.finish(result)
@@ -119,12 +133,17 @@ pub fn build_for_parent(
         .worker
         .clone()
         .ok_or_else(|| Error::Invalid("not a stage worker".into()))?;
-    let (mut builder, _) = prepare(backend, context, opts, progress)?;
-    builder.progress.next = task.progress_offset;
-    let result = builder.stage(task.stage, &mut Vec::new());
-    builder.save_sums()?;
-    result?;
-    builder.write_worker_result(&task.output)
+    let mut display = Progress::new(opts.progress, progress);
+    let result = (|| {
+        let (mut builder, _) = prepare(backend, context, opts, &mut display)?;
+        builder.progress.number_from(task.progress_offset);
+        let result = builder.stage(task.stage, &mut Vec::new());
+        builder.save_sums()?;
+        result?;
+        builder.write_worker_result(&task.output)
+    })();
+    display.finish(result.is_ok());
+    result
 }
 
 /// Preflight: the Dockerfile read and parsed, every stage expanded, the
@@ -133,7 +152,7 @@ fn prepare<'a, 'w>(
     backend: &'a mut dyn ImageBackend,
     context: &'a mut Context,
     opts: &'a BuildOptions,
-    progress: &'w mut dyn Write,
+    progress: &'a mut Progress<'w>,
 ) -> Result<(Builder<'a, 'w>, usize)> {
     if let Some(p) = &opts.platform {
         let wanted = Platform::parse(p)
@@ -147,11 +166,6 @@ fn prepare<'a, 'w>(
             )));
         }
     }
-    let mut progress = Progress {
-        out: progress,
-        quiet: opts.progress == ProgressMode::Quiet,
-        next: 0,
-    };
     let (n, t) = progress.start("[internal] load build definition from Dockerfile");
     let (file, dockerfile_rel, bytes) = context.read_dockerfile(&opts.dockerfile)?;
     context.load_ignore(&dockerfile_rel)?;
@@ -259,12 +273,11 @@ impl<'a, 'w> Builder<'a, 'w> {
                         && !builder.plan.meta_args.iter().any(|a| a.name == *k)
                 })
                 .collect();
-            if !unused.is_empty() && !builder.progress.quiet {
-                let _ = writeln!(
-                    builder.progress.out,
+            if !unused.is_empty() {
+                builder.progress.warn(&format!(
                     "[Warning] One or more build-args [{}] were not consumed",
                     unused.join(" ")
-                );
+                ));
             }
         }
         builder.save_sums()?;

@@ -185,16 +185,30 @@ impl<W: Write> Write for Tee<W> {
 }
 
 /// A read-only view of another stage's or image's filesystem (for
-/// `COPY --from`), unmounted when dropped.
+/// `COPY --from`, and for exporting a build's result), unmounted when
+/// dropped.
 #[derive(Debug)]
-pub(crate) struct ReadView {
+pub struct ReadView {
+    /// The directory the filesystem appears in.
     pub root: PathBuf,
     _held: Option<ScratchDir>,
     mounted: bool,
 }
 
 impl ReadView {
+    /// The view of `chain` (nothing: an empty directory). A one-layer
+    /// chain is its snapshot directory as is.
     pub fn of(store: &Store, chain: Option<&Digest>) -> Result<ReadView> {
+        Self::open(store, chain, false)
+    }
+
+    /// The view of `chain` always through overlayfs, so that no snapshot
+    /// shows its whiteouts, even alone.
+    pub fn merged(store: &Store, chain: Option<&Digest>) -> Result<ReadView> {
+        Self::open(store, chain, true)
+    }
+
+    fn open(store: &Store, chain: Option<&Digest>, always_mount: bool) -> Result<ReadView> {
         // A step dir: start-up unmounts `rootfs` in one a killed build left.
         let held = store.step_dir(&step_id("view"))?;
         let empty = held.path().join("empty");
@@ -206,13 +220,17 @@ impl ReadView {
                 mounted: false,
             });
         };
-        let lower = store.snapshots().overlay(store.meta(), chain)?.lower;
+        let mut lower = store.snapshots().overlay(store.meta(), chain)?.lower;
         if let [only] = lower.as_slice() {
-            return Ok(ReadView {
-                root: only.clone(),
-                _held: Some(held),
-                mounted: false,
-            });
+            if !always_mount {
+                return Ok(ReadView {
+                    root: only.clone(),
+                    _held: Some(held),
+                    mounted: false,
+                });
+            }
+            // overlayfs wants two lower dirs when it has no upper one.
+            lower.push(empty);
         }
         let target = held.path().join("rootfs");
         std::fs::create_dir_all(&target).map_err(|e| Error::io(target.display(), e))?;

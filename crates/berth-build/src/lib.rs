@@ -6,8 +6,12 @@
 //! into an overlay over the parent snapshot chain, RUN in a real container
 //! through `berth-launch`), layer commits (the step's overlay upper dir
 //! diffed into a gzip blob and committed as the new chain's snapshot),
-//! image-config assembly ([`config_edit`]) and the build cache (keys from
-//! the step's inputs, records in the store's metadata DB).
+//! image-config assembly ([`config_edit`]), the build cache (keys from
+//! the step's inputs, records in the store's metadata DB) and the progress
+//! display ([`Progress`]: BuildKit's plain output, its live tty display, or
+//! nothing). [`build_with_progress`] lets the caller show its own steps (an
+//! export) in the same display; [`ReadView`] mounts a snapshot chain's
+//! merged filesystem read-only.
 //!
 //! Vocabulary: a *stage* is a `FROM` and its instructions; a *step* is one
 //! instruction that changes the filesystem (RUN, COPY, ADD, WORKDIR) and
@@ -47,9 +51,11 @@ use std::collections::BTreeMap;
 use berth_oci::{Digest, ImageConfig};
 use berth_store::{LayerRecord, Store};
 
-pub use builder::{build, build_for_parent};
+pub use builder::{build, build_for_parent, build_with_progress};
 pub use context::{clean_relative, glob_match, Context, DockerfileSource};
 pub use error::{Error, Result};
+pub use layer::ReadView;
+pub use progress::Progress;
 
 /// What the builder needs from the engine: the store, and images by name.
 pub trait ImageBackend {
@@ -77,6 +83,8 @@ pub enum ProgressMode {
     Plain,
     /// Nothing (`-q`).
     Quiet,
+    /// BuildKit's live display, redrawn in place on a terminal.
+    Tty,
 }
 
 /// `berth build --network`.

@@ -6,7 +6,9 @@
 //! legacy `manifest.json` (whose `Config` and `Layers` point at the blobs)
 //! and `repositories`. Layers go out as stored (gzip). The tar is
 //! deterministic: entries sorted, owner 0:0, mtime 0 (or
-//! `SOURCE_DATE_EPOCH`).
+//! `SOURCE_DATE_EPOCH`). `berth build --output type=docker` writes the same
+//! through the same writer; `type=oci` writes the plain OCI layout, without
+//! Docker's files.
 //!
 //! [`Engine::load`] reads, possibly gzip- or zstd-compressed as a whole:
 //! - Docker's old layout: `manifest.json`, `<id>.json` configs,
@@ -122,6 +124,29 @@ enum BlobSource {
     Stored(Digest, u64),
 }
 
+/// The layout of an image archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ArchiveFormat {
+    /// What `docker save` (25+) writes: an OCI image layout that also
+    /// carries Docker's `manifest.json` and `repositories`, so both
+    /// `docker load` and OCI tools read it.
+    Docker,
+    /// A plain OCI image layout: `oci-layout`, `index.json`, `blobs/`.
+    Oci,
+}
+
+/// One image as it goes into an archive: its config, its layers (stored
+/// blobs), its manifest and the names it is listed under.
+#[derive(Debug)]
+pub(crate) struct ArchiveImage {
+    pub id: Digest,
+    pub config_bytes: Vec<u8>,
+    pub layers: Vec<LayerRecord>,
+    pub manifest: Vec<u8>,
+    pub manifest_type: MediaType,
+    pub refs: Vec<Reference>,
+}
+
 impl Engine {
     /// Writes the named images (names, IDs or ID prefixes) as one tar to
     /// `writer`. Every name is resolved, and every blob found, before a
@@ -130,63 +155,89 @@ impl Engine {
         if names.is_empty() {
             return Err(Error::Invalid("save: no images named".into()));
         }
-        let images = self.save_targets(names)?;
+        let images = self
+            .save_targets(names)?
+            .into_iter()
+            .map(|image| self.stored_archive_image(image))
+            .collect::<Result<Vec<_>>>()?;
+        self.write_image_archive(images, ArchiveFormat::Docker, writer)
+    }
+
+    /// A stored image, read and checked, ready for an archive.
+    fn stored_archive_image(&self, image: SaveImage) -> Result<ArchiveImage> {
+        let record = self
+            .store
+            .meta()
+            .image(&image.id)?
+            .ok_or_else(|| Error::NotFound(format!("No such image: {}", image.id)))?;
+        let config_bytes = self.store.content().read(&image.id)?;
+        let mut hasher = DigestWriter::new(image.id.algorithm());
+        hasher.update(&config_bytes);
+        if hasher.finish().0 != image.id {
+            return Err(Error::Invalid(format!(
+                "the config of image {} is corrupt",
+                image.id
+            )));
+        }
+        let mut layers = Vec::new();
+        for layer in &record.layers {
+            let size = self.store.content().size(&layer.blob)?.ok_or_else(|| {
+                Error::NotFound(format!(
+                    "layer {} of image {} is missing its blob {}",
+                    layer.diff_id, image.id, layer.blob
+                ))
+            })?;
+            let media_type = self
+                .store
+                .meta()
+                .layer_blobs(&layer.diff_id)?
+                .into_iter()
+                .find(|l| l.blob == layer.blob)
+                .map_or_else(
+                    || media_type::OCI_LAYER_TAR_GZIP.to_string(),
+                    |l| l.media_type,
+                );
+            layers.push(LayerRecord {
+                diff_id: layer.diff_id.clone(),
+                blob: layer.blob.clone(),
+                media_type,
+                size,
+            });
+        }
+        let (manifest, manifest_type) = self.manifest_for_save(&record, &config_bytes, &layers)?;
+        Ok(ArchiveImage {
+            id: image.id,
+            config_bytes,
+            layers,
+            manifest,
+            manifest_type,
+            refs: image.refs,
+        })
+    }
+
+    /// Writes `images` as one deterministic archive in `format`. Layer
+    /// blobs are read from the content store as they are written.
+    pub(crate) fn write_image_archive(
+        &self,
+        images: Vec<ArchiveImage>,
+        format: ArchiveFormat,
+        writer: impl Write,
+    ) -> Result<()> {
         let mut blobs: BTreeMap<String, BlobSource> = BTreeMap::new();
         let mut items = Vec::new();
         let mut index_entries = Vec::new();
         let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        for image in &images {
-            let record = self
-                .store
-                .meta()
-                .image(&image.id)?
-                .ok_or_else(|| Error::NotFound(format!("No such image: {}", image.id)))?;
-            let config_bytes = self.store.content().read(&image.id)?;
-            let mut hasher = DigestWriter::new(image.id.algorithm());
-            hasher.update(&config_bytes);
-            if hasher.finish().0 != image.id {
-                return Err(Error::Invalid(format!(
-                    "the config of image {} is corrupt",
-                    image.id
-                )));
-            }
-            let config = ImageConfig::from_slice(&config_bytes)?;
-            let mut layers = Vec::new();
-            for layer in &record.layers {
-                let size = self.store.content().size(&layer.blob)?.ok_or_else(|| {
-                    Error::NotFound(format!(
-                        "layer {} of image {} is missing its blob {}",
-                        layer.diff_id, image.id, layer.blob
-                    ))
-                })?;
-                let media_type = self
-                    .store
-                    .meta()
-                    .layer_blobs(&layer.diff_id)?
-                    .into_iter()
-                    .find(|l| l.blob == layer.blob)
-                    .map_or_else(
-                        || media_type::OCI_LAYER_TAR_GZIP.to_string(),
-                        |l| l.media_type,
-                    );
-                layers.push(LayerRecord {
-                    diff_id: layer.diff_id.clone(),
-                    blob: layer.blob.clone(),
-                    media_type,
-                    size,
-                });
-            }
-            let (manifest_bytes, manifest_type) =
-                self.manifest_for_save(&record, &config_bytes, &layers)?;
-            let manifest_digest = Digest::sha256_of(&manifest_bytes);
-            let manifest_size = manifest_bytes.len() as u64;
+        for image in images {
+            let config = ImageConfig::from_slice(&image.config_bytes)?;
+            let manifest_digest = Digest::sha256_of(&image.manifest);
+            let manifest_size = image.manifest.len() as u64;
 
             let mut platform = Platform::new(&config.os, &config.architecture, &config.variant);
             platform.os_version = config.os_version.clone();
             if image.refs.is_empty() {
                 // Saved by ID: listed without a name, so OCI tools see it.
                 let mut desc = Descriptor::new(
-                    manifest_type.clone(),
+                    image.manifest_type.clone(),
                     manifest_digest.clone(),
                     manifest_size,
                 );
@@ -195,7 +246,7 @@ impl Engine {
             }
             for r in &image.refs {
                 let mut desc = Descriptor::new(
-                    manifest_type.clone(),
+                    image.manifest_type.clone(),
                     manifest_digest.clone(),
                     manifest_size,
                 );
@@ -218,14 +269,14 @@ impl Engine {
                 config: blob_path(&image.id),
                 repo_tags: (!image.refs.is_empty())
                     .then(|| image.refs.iter().map(Reference::familiar_string).collect()),
-                layers: Some(layers.iter().map(|l| blob_path(&l.blob)).collect()),
+                layers: Some(image.layers.iter().map(|l| blob_path(&l.blob)).collect()),
             });
-            blobs.insert(blob_path(&image.id), BlobSource::Bytes(config_bytes));
+            blobs.insert(blob_path(&image.id), BlobSource::Bytes(image.config_bytes));
             blobs.insert(
                 blob_path(&manifest_digest),
-                BlobSource::Bytes(manifest_bytes),
+                BlobSource::Bytes(image.manifest),
             );
-            for l in &layers {
+            for l in &image.layers {
                 blobs.insert(
                     blob_path(&l.blob),
                     BlobSource::Stored(l.blob.clone(), l.size),
@@ -234,21 +285,23 @@ impl Engine {
         }
 
         let index = Index::new(MediaType::OciIndex, index_entries).to_json()?;
-        let mut manifest_json = serde_json::to_vec(&items)
-            .map_err(|e| Error::Invalid(format!("manifest.json: {e}")))?;
-        manifest_json.push(b'\n');
         let mut files: BTreeMap<String, BlobSource> = blobs;
         files.insert(INDEX_JSON.into(), BlobSource::Bytes(index));
-        files.insert(MANIFEST_JSON.into(), BlobSource::Bytes(manifest_json));
         files.insert(
             OCI_LAYOUT.into(),
             BlobSource::Bytes(OCI_LAYOUT_CONTENT.to_vec()),
         );
-        if !repositories.is_empty() {
-            let mut repos = serde_json::to_vec(&repositories)
-                .map_err(|e| Error::Invalid(format!("repositories: {e}")))?;
-            repos.push(b'\n');
-            files.insert(REPOSITORIES.into(), BlobSource::Bytes(repos));
+        if format == ArchiveFormat::Docker {
+            let mut manifest_json = serde_json::to_vec(&items)
+                .map_err(|e| Error::Invalid(format!("manifest.json: {e}")))?;
+            manifest_json.push(b'\n');
+            files.insert(MANIFEST_JSON.into(), BlobSource::Bytes(manifest_json));
+            if !repositories.is_empty() {
+                let mut repos = serde_json::to_vec(&repositories)
+                    .map_err(|e| Error::Invalid(format!("repositories: {e}")))?;
+                repos.push(b'\n');
+                files.insert(REPOSITORIES.into(), BlobSource::Bytes(repos));
+            }
         }
         self.write_archive(files, writer)
     }

@@ -7,6 +7,7 @@ use berth_build::{BuildOptions, BuildOutput, Context, ImageBackend};
 use berth_oci::{Digest, ImageConfig};
 use berth_store::{LayerRecord, Store};
 
+use crate::export::BuildExport;
 use crate::images::{parse_tag_reference, NewImage};
 use crate::time::now;
 use crate::{Engine, Error, Result};
@@ -17,6 +18,8 @@ pub struct BuildRequest {
     pub options: BuildOptions,
     /// `-t`, each `name[:tag]`.
     pub tags: Vec<String>,
+    /// `--output`: where the result goes (default: the store).
+    pub export: BuildExport,
 }
 
 fn backend_error(e: Error) -> berth_build::Error {
@@ -74,7 +77,8 @@ impl ImageBackend for Engine {
 }
 
 impl Engine {
-    /// Builds an image from `context` and tags it; progress goes to
+    /// Builds an image from `context` and tags it, or exports it as
+    /// `request.export` says (see [`BuildExport`]); progress goes to
     /// `progress`. Must run in a single-threaded process.
     pub fn build(
         &mut self,
@@ -82,9 +86,13 @@ impl Engine {
         request: &BuildRequest,
         progress: &mut dyn Write,
     ) -> Result<BuildOutput> {
+        let BuildExport::Image { names } = &request.export else {
+            return self.build_and_export(context, request, progress);
+        };
         let tags = request
             .tags
             .iter()
+            .chain(names)
             .map(|t| parse_tag_reference(t))
             .collect::<Result<Vec<_>>>()?;
         let out = berth_build::build(self, context, &request.options, progress)?;

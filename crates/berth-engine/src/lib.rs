@@ -18,6 +18,7 @@ mod archive;
 mod build;
 pub mod containers;
 mod error;
+mod export;
 mod images;
 pub mod volumes;
 
@@ -36,6 +37,7 @@ pub use berth_build::{
 };
 pub use build::BuildRequest;
 pub use error::{Error, Result};
+pub use export::{BuildExport, ExportDest};
 pub use images::{oci_manifest, HistoryRow, ImageSummary, ImportOptions, NewImage, Removed};
 pub use volumes::{PreparedMounts, VolumeFilter, VolumeInfo};
 

@@ -947,6 +947,13 @@ pub struct BuildArgs {
     /// Internal: build one stage for a parent build (STAGE,OFFSET,OUTPUT)
     #[arg(long, hide = true, value_name = "SPEC")]
     pub stage_worker: Option<String>,
+    /// Output destination (format: "type=local,dest=path"; types local, tar, docker, oci, image, cacheonly; "DIR" and "-" are short for local and tar to STDOUT)
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "PATH | type=TYPE[,KEY=VALUE]"
+    )]
+    pub output: Vec<String>,
     /// Build context: a directory, or "-" for a tar or a Dockerfile on STDIN
     #[arg(value_name = "PATH | URL | -")]
     pub context: String,

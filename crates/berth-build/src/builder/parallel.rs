@@ -28,9 +28,16 @@ pub(super) struct Workers {
 struct Worker {
     stage: usize,
     child: Child,
-    /// Holds `result.json`.
+    /// Holds `result.json` (and `progress.log`, see [`PROGRESS_LOG`]).
     dir: ScratchDir,
 }
+
+/// Under the tty display a worker's progress (its standard error) goes to
+/// this file in its directory instead of the terminal, where it would
+/// break the display; its tail is shown if the worker fails.
+const PROGRESS_LOG: &str = "progress.log";
+/// Lines of a failed worker's log shown.
+const LOG_TAIL_LINES: usize = 40;
 
 impl Workers {
     /// Whether a worker builds `stage`.
@@ -96,12 +103,18 @@ impl Builder<'_, '_> {
                 output: dir.path().join("result.json"),
             };
             self.worker_count += 1;
-            let child = Command::new(&command.program)
-                .args(&command.args)
+            let mut cmd = Command::new(&command.program);
+            cmd.args(&command.args)
                 .arg("--stage-worker")
                 .arg(task.to_arg())
                 .stdin(Stdio::null())
-                .stdout(Stdio::null())
+                .stdout(Stdio::null());
+            if self.opts.progress == crate::ProgressMode::Tty {
+                let log = dir.path().join(PROGRESS_LOG);
+                let file = std::fs::File::create(&log).map_err(|e| Error::io(log.display(), e))?;
+                cmd.stderr(file);
+            }
+            let child = cmd
                 .spawn()
                 .map_err(|e| Error::io(command.program.display(), e))?;
             workers.running.push(Worker { stage, child, dir });
@@ -114,8 +127,20 @@ impl Builder<'_, '_> {
         for mut w in std::mem::take(&mut workers.running) {
             let status = w.child.wait().map_err(|e| Error::io("stage worker", e))?;
             if !status.success() {
+                let log = w.dir.path().join(PROGRESS_LOG);
+                let Ok(text) = std::fs::read_to_string(&log) else {
+                    return Err(Error::StepFailed(format!(
+                        "building stage {} failed (its error is shown above)",
+                        self.stage_name(w.stage)
+                    )));
+                };
+                let lines: Vec<&str> = text.lines().collect();
+                let tail = lines
+                    .get(lines.len().saturating_sub(LOG_TAIL_LINES)..)
+                    .unwrap_or_default()
+                    .join("\n");
                 return Err(Error::StepFailed(format!(
-                    "building stage {} failed (its error is shown above)",
+                    "building stage {} failed:\n{tail}",
                     self.stage_name(w.stage)
                 )));
             }

@@ -1,14 +1,14 @@
 //! `berth build`: the context (a directory, a tar or a Dockerfile on
-//! stdin), Docker's flags, BuildKit's plain progress on stderr, `-q` and
-//! `--iidfile`.
+//! stdin), Docker's flags, BuildKit's progress on stderr (plain, or the
+//! live tty display), `-q`, `--iidfile` and `--output`.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
 use berth_engine::{
-    BuildContext, BuildOptions, BuildRequest, DockerfileSource, Engine, ProgressMode, StageWorkers,
-    WorkerTask,
+    BuildContext, BuildExport, BuildOptions, BuildRequest, DockerfileSource, Engine, ProgressMode,
+    StageWorkers, WorkerTask,
 };
 
 use crate::cli::BuildArgs;
@@ -74,13 +74,30 @@ fn stage_workers() -> Option<StageWorkers> {
 pub fn build(engine: &mut Engine, args: &BuildArgs) -> Result<(), CliError> {
     let progress = match (args.quiet, args.progress.as_str()) {
         (true, _) | (_, "quiet") => ProgressMode::Quiet,
-        (false, "auto" | "plain" | "tty") => ProgressMode::Plain,
+        (false, "plain") => ProgressMode::Plain,
+        (false, "tty") => ProgressMode::Tty,
+        (false, "auto") if std::io::stderr().is_terminal() => ProgressMode::Tty,
+        (false, "auto") => ProgressMode::Plain,
         (false, other) => {
             return Err(CliError::usage(format!(
                 "invalid progress mode {other:?}: use auto, plain, tty or quiet"
             )))
         }
     };
+    let export = match args.output.as_slice() {
+        [] => BuildExport::default(),
+        [one] => BuildExport::parse(one).map_err(|e| CliError::usage(e.to_string()))?,
+        _ => {
+            return Err(CliError::usage(
+                "invalid output: multiple outputs are not supported (give one --output)",
+            ))
+        }
+    };
+    if export.writes_stdout() && std::io::stdout().is_terminal() {
+        return Err(CliError::usage(
+            "invalid output: dest file is required for this exporter, refusing to write to console",
+        ));
+    }
     let network = match args.network.as_str() {
         "default" => berth_engine::BuildNetwork::Default,
         "host" => berth_engine::BuildNetwork::Host,
@@ -145,6 +162,12 @@ pub fn build(engine: &mut Engine, args: &BuildArgs) -> Result<(), CliError> {
         .map(WorkerTask::parse)
         .transpose()
         .map_err(|e| CliError::usage(e.to_string()))?;
+    // Under a tty display a worker's progress goes to a log its parent
+    // keeps (see berth-build's parallel.rs), as plain lines.
+    let progress = match (&worker, progress) {
+        (Some(_), ProgressMode::Tty) => ProgressMode::Plain,
+        (_, mode) => mode,
+    };
     // Independent stages build in worker processes that re-read the same
     // inputs, so only a context and Dockerfile that can be read again.
     let parallel = (worker.is_none()
@@ -168,6 +191,7 @@ pub fn build(engine: &mut Engine, args: &BuildArgs) -> Result<(), CliError> {
             worker,
         },
         tags: args.tags.clone(),
+        export,
     };
     let mut stderr = std::io::stderr();
     if request.options.worker.is_some() {
@@ -187,9 +211,12 @@ pub fn build(engine: &mut Engine, args: &BuildArgs) -> Result<(), CliError> {
         })?;
     }
     if args.quiet {
-        println!("{}", out.id);
-    } else {
-        for tag in &args.tags {
+        // Standard output may carry the export itself.
+        if !request.export.writes_stdout() {
+            println!("{}", out.id);
+        }
+    } else if let BuildExport::Image { names } = &request.export {
+        for tag in args.tags.iter().chain(names) {
             eprintln!("naming to {tag} done");
         }
     }
