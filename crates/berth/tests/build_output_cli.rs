@@ -130,6 +130,15 @@ fn local_export_writes_the_merged_filesystem_and_stores_no_image() {
     assert_eq!(image_ids(&f), before);
     assert!(!f.berth(&["inspect", "ignored:1"]).status.success());
 
+    // The read-only view of the image is unmounted and gone.
+    let steps: Vec<_> = std::fs::read_dir(f.root().join("steps"))
+        .map(|d| d.collect())
+        .unwrap_or_default();
+    assert!(steps.is_empty(), "{steps:?}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&f.root().display().to_string()));
+    assert!(f.berth(&["system", "check"]).status.success());
+
     // The shorthand: `-o DIR`.
     let short = f.dir.path().join("short");
     build_ok(&f, &ctx, &["-o", short.to_str().unwrap()]);
