@@ -4,6 +4,7 @@
 
 mod cache;
 mod parallel;
+mod mounts;
 mod steps;
 
 use std::collections::HashMap;

@@ -947,6 +947,9 @@ pub struct BuildArgs {
     /// Internal: build one stage for a parent build (STAGE,OFFSET,OUTPUT)
     #[arg(long, hide = true, value_name = "SPEC")]
     pub stage_worker: Option<String>,
+    /// Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")
+    #[arg(long = "secret", value_name = "SECRET")]
+    pub secrets: Vec<String>,
     /// Build context: a directory, or "-" for a tar or a Dockerfile on STDIN
     #[arg(value_name = "PATH | URL | -")]
     pub context: String,
