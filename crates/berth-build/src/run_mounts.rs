@@ -276,8 +276,8 @@ pub(crate) struct PreparedMounts {
     pub tmpfs: Vec<TmpfsMount>,
     /// `NAME=value` of secrets exposed as environment variables.
     pub env: Vec<String>,
-    /// Container paths created as mount points (removed after the step).
-    stubs: Vec<String>,
+    /// Mount points the step creates (removed after it).
+    stubs: Stubs,
     // Dropped in this order: overlays and copies before the views below them.
     dirs: Vec<WorkDir>,
     views: Vec<ReadView>,
@@ -285,56 +285,139 @@ pub(crate) struct PreparedMounts {
 }
 
 impl PreparedMounts {
-    /// Removes the mount points the step created that are still empty
-    /// (deepest first), keeping their parents' timestamps.
+    /// Removes the mount points the step created that are still empty.
     pub fn remove_stubs(&mut self, rootfs: &Path) {
-        let mut stubs = std::mem::take(&mut self.stubs);
-        stubs.sort_by_key(|s| std::cmp::Reverse(s.matches('/').count()));
-        stubs.dedup();
-        for stub in stubs {
-            remove_stub(rootfs, &stub);
-        }
+        std::mem::take(&mut self.stubs).remove(rootfs);
     }
 }
 
-/// Records the missing components of `target` (resolved inside `rootfs`):
-/// the mount points the runtime spec will need created.
-fn record_stubs(rootfs: &Path, target: &str, stubs: &mut Vec<String>) {
-    let Ok(host) = resolve_in_root(rootfs, target, &ResolveOptions::default()) else {
-        return;
+/// Mount points made in the step root: the container paths created, and
+/// the existing directories they were made in (*anchors*) with their
+/// times before and after, so that removing the stubs can give an anchor
+/// its times back when nothing else changed it (reproducible layers).
+#[derive(Debug, Default)]
+struct Stubs {
+    paths: Vec<String>,
+    anchors: Vec<Anchor>,
+}
+
+#[derive(Debug)]
+struct Anchor {
+    path: String,
+    before: Timestamps,
+    /// Its mtime once every mount point exists.
+    after: Option<Timespec>,
+}
+
+fn times_of(meta: &std::fs::Metadata) -> Timestamps {
+    Timestamps {
+        last_access: Timespec {
+            tv_sec: meta.atime(),
+            tv_nsec: meta.atime_nsec() as _,
+        },
+        last_modification: Timespec {
+            tv_sec: meta.mtime(),
+            tv_nsec: meta.mtime_nsec() as _,
+        },
+    }
+}
+
+/// The metadata of the container path `path`, resolved inside `rootfs`
+/// (its last component not followed), with its host path.
+fn lstat_in_root(rootfs: &Path, path: &str) -> Option<(PathBuf, std::fs::Metadata)> {
+    let (parent, name) = match path.rsplit_once('/') {
+        Some((p, n)) => (if p.is_empty() { "/" } else { p }, n),
+        None => return None,
     };
-    let Ok(rel) = host.strip_prefix(rootfs) else {
-        return;
+    let parent_host = resolve_in_root(rootfs, parent, &ResolveOptions::default()).ok()?;
+    let host = if name.is_empty() {
+        parent_host
+    } else {
+        parent_host.join(name)
     };
-    let mut path = PathBuf::from("/").join(rel);
-    while path.as_os_str() != "/" {
-        match std::fs::symlink_metadata(rootfs.join(path.strip_prefix("/").unwrap_or(&path))) {
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-                ) =>
-            {
-                stubs.push(path.to_string_lossy().into_owned());
+    let meta = std::fs::symlink_metadata(&host).ok()?;
+    Some((host, meta))
+}
+
+impl Stubs {
+    /// Records the missing components of `target` (resolved inside
+    /// `rootfs`), before its mount point is made.
+    fn record(&mut self, rootfs: &Path, target: &str) {
+        let Ok(host) = resolve_in_root(rootfs, target, &ResolveOptions::default()) else {
+            return;
+        };
+        let Ok(rel) = host.strip_prefix(rootfs) else {
+            return;
+        };
+        let mut path = PathBuf::from("/").join(rel);
+        let mut missing = false;
+        loop {
+            let text = path.to_string_lossy().into_owned();
+            match std::fs::symlink_metadata(rootfs.join(path.strip_prefix("/").unwrap_or(&path))) {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                    ) =>
+                {
+                    self.paths.push(text);
+                    missing = true;
+                }
+                Ok(meta) => {
+                    if missing && !self.anchors.iter().any(|a| a.path == text) {
+                        self.anchors.push(Anchor {
+                            path: text,
+                            before: times_of(&meta),
+                            after: None,
+                        });
+                    }
+                    break;
+                }
+                Err(_) => break,
             }
-            _ => break,
+            if !path.pop() {
+                break;
+            }
         }
-        if !path.pop() {
-            break;
+    }
+
+    /// Notes the anchors' mtimes once every mount point is made.
+    fn settle(&mut self, rootfs: &Path) {
+        for anchor in &mut self.anchors {
+            anchor.after =
+                lstat_in_root(rootfs, &anchor.path).map(|(_, m)| times_of(&m).last_modification);
+        }
+    }
+
+    /// Removes the stubs that are still empty, deepest first (BuildKit's
+    /// stub cleaner); an anchor the step did not change otherwise gets its
+    /// times from before the mount points back.
+    fn remove(mut self, rootfs: &Path) {
+        let untouched: Vec<&Anchor> = self
+            .anchors
+            .iter()
+            .filter(|a| {
+                let now = lstat_in_root(rootfs, &a.path).map(|(_, m)| times_of(&m).last_modification);
+                matches!((now, a.after), (Some(n), Some(t)) if n.tv_sec == t.tv_sec && n.tv_nsec == t.tv_nsec)
+            })
+            .collect();
+        self.paths
+            .sort_by_key(|s| std::cmp::Reverse(s.matches('/').count()));
+        self.paths.dedup();
+        for stub in &self.paths {
+            remove_stub(rootfs, stub);
+        }
+        for anchor in untouched {
+            if let Some((host, _)) = lstat_in_root(rootfs, &anchor.path) {
+                let _ =
+                    rustix::fs::utimensat(CWD, &host, &anchor.before, AtFlags::SYMLINK_NOFOLLOW);
+            }
         }
     }
 }
 
 fn remove_stub(rootfs: &Path, stub: &str) {
-    let (parent, name) = match stub.rsplit_once('/') {
-        Some((p, n)) => (if p.is_empty() { "/" } else { p }, n),
-        None => return,
-    };
-    let Ok(parent_host) = resolve_in_root(rootfs, parent, &ResolveOptions::default()) else {
-        return;
-    };
-    let host = parent_host.join(name);
-    let Ok(meta) = std::fs::symlink_metadata(&host) else {
+    let Some((host, meta)) = lstat_in_root(rootfs, stub) else {
         return;
     };
     let removable = if meta.is_dir() {
@@ -345,7 +428,11 @@ fn remove_stub(rootfs: &Path, stub: &str) {
     if !removable {
         return;
     }
-    let parent_meta = std::fs::symlink_metadata(&parent_host).ok();
+    let parent = host.parent().map(Path::to_path_buf);
+    let parent_times = parent
+        .as_deref()
+        .and_then(|p| std::fs::symlink_metadata(p).ok())
+        .map(|m| times_of(&m));
     let removed = if meta.is_dir() {
         std::fs::remove_dir(&host)
     } else {
@@ -355,19 +442,9 @@ fn remove_stub(rootfs: &Path, stub: &str) {
         tracing::warn!("removing mount point {stub}: {e}");
         return;
     }
-    // Reproducible layers: the parent keeps its times (moby/buildkit#3148).
-    if let Some(pm) = parent_meta {
-        let times = Timestamps {
-            last_access: Timespec {
-                tv_sec: pm.atime(),
-                tv_nsec: pm.atime_nsec() as _,
-            },
-            last_modification: Timespec {
-                tv_sec: pm.mtime(),
-                tv_nsec: pm.mtime_nsec() as _,
-            },
-        };
-        let _ = rustix::fs::utimensat(CWD, &parent_host, &times, AtFlags::SYMLINK_NOFOLLOW);
+    // The removal does not change the parent's times (moby/buildkit#3148).
+    if let (Some(parent), Some(times)) = (parent, parent_times) {
+        let _ = rustix::fs::utimensat(CWD, &parent, &times, AtFlags::SYMLINK_NOFOLLOW);
     }
 }
 
@@ -415,7 +492,7 @@ pub(crate) fn prepare(
             }
             MountType::Tmpfs => {
                 let target = m.target.as_deref().unwrap_or_default();
-                record_stubs(inputs.rootfs, target, &mut out.stubs);
+                out.stubs.record(inputs.rootfs, target);
                 let destination = berth_runtime::mounts::resolve_target(
                     inputs.rootfs,
                     target,
@@ -473,6 +550,7 @@ pub(crate) fn prepare(
             }
         }
     }
+    out.stubs.settle(inputs.rootfs);
     Ok(out)
 }
 
@@ -484,7 +562,7 @@ impl PreparedMounts {
         target: &str,
         read_only: bool,
     ) -> Result<()> {
-        record_stubs(rootfs, target, &mut self.stubs);
+        self.stubs.record(rootfs, target);
         let mount = ResolvedMount::bind(
             rootfs,
             &BindRequest {
@@ -860,23 +938,37 @@ mod tests {
     fn stubs_are_removed_when_empty() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        std::fs::create_dir(root.join("etc")).unwrap();
-        let mut stubs = Vec::new();
-        record_stubs(root, "/run/secrets/a", &mut stubs);
-        assert_eq!(stubs, ["/run/secrets/a", "/run/secrets", "/run"]);
+        std::fs::create_dir_all(root.join("etc/kept")).unwrap();
+        let old = Timestamps {
+            last_access: Timespec {
+                tv_sec: 1_000_000,
+                tv_nsec: 0,
+            },
+            last_modification: Timespec {
+                tv_sec: 1_000_000,
+                tv_nsec: 0,
+            },
+        };
+        rustix::fs::utimensat(CWD, root, &old, AtFlags::empty()).unwrap();
+        let mut stubs = Stubs::default();
+        stubs.record(root, "/run/secrets/a");
+        assert_eq!(stubs.paths, ["/run/secrets/a", "/run/secrets", "/run"]);
+        assert_eq!(stubs.anchors.len(), 1, "the root is the anchor");
         std::fs::create_dir_all(root.join("run/secrets")).unwrap();
         std::fs::write(root.join("run/secrets/a"), "").unwrap();
-        record_stubs(root, "/run/secrets/b", &mut stubs);
+        stubs.record(root, "/run/secrets/b");
         std::fs::write(root.join("run/secrets/b"), "").unwrap();
-        record_stubs(root, "/etc/x", &mut stubs);
-        std::fs::create_dir(root.join("etc/x")).unwrap();
-        std::fs::write(root.join("etc/x/kept"), "written by the step").unwrap();
-        let mut prepared = PreparedMounts {
-            stubs,
-            ..PreparedMounts::default()
-        };
-        prepared.remove_stubs(root);
+        stubs.record(root, "/etc/kept/x");
+        std::fs::create_dir(root.join("etc/kept/x")).unwrap();
+        stubs.settle(root);
+        std::fs::write(root.join("etc/kept/x/file"), "written by the step").unwrap();
+        stubs.remove(root);
         assert!(!root.join("run").exists());
-        assert!(root.join("etc/x/kept").exists(), "a non-empty stub stays");
+        assert!(
+            root.join("etc/kept/x/file").exists(),
+            "a non-empty stub stays"
+        );
+        let mtime = std::fs::metadata(root).unwrap().mtime();
+        assert_eq!(mtime, 1_000_000, "the untouched anchor has its time back");
     }
 }

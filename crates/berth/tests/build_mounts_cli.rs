@@ -460,3 +460,140 @@ fn tmpfs_mounts() {
     );
     assert_nothing_left(&f);
 }
+
+/// A build running in the background, killed (and reaped) if the test
+/// fails first.
+struct Background(Option<std::process::Child>);
+
+impl Background {
+    fn start(f: &Fixture, ctx: &Path, args: &[&str]) -> Background {
+        let child = f
+            .command()
+            .args(["build", "-q", "--network=none"])
+            .args(args)
+            .arg(ctx)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        Background(Some(child))
+    }
+
+    fn finish(mut self) -> Output {
+        self.0.take().unwrap().wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn wait_for(path: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} did not appear",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn cache_sharing_locked_waits_and_private_gets_its_own() {
+    let f = setup();
+    let data = f.root().join("build-mounts/gate/data");
+    let holder = context(
+        &f,
+        "holder",
+        &format!(
+            "FROM {BASE}\nRUN --mount=type=cache,id=gate,target=/c,sharing=locked \
+             touch /c/a-started && while [ ! -e /c/release ]; do sleep 0.1; done && touch /c/a-done\n"
+        ),
+        &[],
+    );
+    let a = Background::start(&f, &holder, &[]);
+    wait_for(&data.join("a-started"));
+    // `private` while another build holds the cache: a fresh one.
+    let private = context(
+        &f,
+        "private",
+        &format!(
+            "FROM {BASE}\nRUN --mount=type=cache,id=gate,target=/c,sharing=private \
+             ls /c > /seen && touch /c/private-was-here\n"
+        ),
+        &[],
+    );
+    build_ok(&f, &private, &["--network=none", "-t", "private"]);
+    assert_eq!(sh(&f, "private", "cat /seen"), "");
+    assert!(!data.join("private-was-here").exists());
+    // `locked` waits for the holder.
+    let waiter = context(
+        &f,
+        "waiter",
+        &format!(
+            "FROM {BASE}\nRUN --mount=type=cache,id=gate,target=/c,sharing=locked touch /c/c-ran\n"
+        ),
+        &[],
+    );
+    let c = Background::start(&f, &waiter, &[]);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(!data.join("c-ran").exists(), "a locked cache was shared");
+    std::fs::write(data.join("release"), "").unwrap();
+    for build in [a, c] {
+        let out = build.finish();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert!(data.join("a-done").exists() && data.join("c-ran").exists());
+    assert_nothing_left(&f);
+}
+
+#[test]
+fn a_killed_build_leaves_no_mount_and_no_secret() {
+    let f = setup();
+    const SECRET: &str = "killed-build-secret-9";
+    let secret = f.dir.path().join("secret.txt");
+    std::fs::write(&secret, SECRET).unwrap();
+    let ctx = context(
+        &f,
+        "killed",
+        &format!(
+            "FROM {BASE}\nRUN --mount=type=secret,id=s --mount=type=bind,target=/ctx,rw \
+             --mount=type=cache,id=k,target=/c --mount=type=tmpfs,target=/t \
+             touch /c/started && sleep 3597\n"
+        ),
+        &[("f", "x")],
+    );
+    let flag = format!("id=s,src={}", secret.display());
+    let build = Background::start(&f, &ctx, &["--secret", &flag]);
+    let data = f.root().join("build-mounts/k/data");
+    wait_for(&data.join("started"));
+    drop(build); // SIGKILL: no cleanup by berth itself
+                 // The next command opening the store stops and removes what is left.
+    f.ok(&["images", "-q"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        if !mounts.contains(&f.root().display().to_string()) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "a mount is left");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_nothing_left(&f);
+    let mut found = Vec::new();
+    files_holding(&f.root(), SECRET.as_bytes(), &mut found);
+    assert!(found.is_empty(), "the secret is stored in {found:?}");
+    // The cache survives whole.
+    assert!(data.join("started").exists());
+    assert!(std::fs::read_dir(f.root().join("tmp"))
+        .unwrap()
+        .next()
+        .is_none());
+}
