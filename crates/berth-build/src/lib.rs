@@ -52,7 +52,7 @@ use berth_store::{LayerRecord, Store};
 pub use builder::{build, build_for_parent};
 pub use context::{clean_relative, glob_match, Context, DockerfileSource};
 pub use error::{Error, Result};
-pub use run_mounts::{cache_dir_name, CACHE_MOUNTS_DIR};
+pub use run_mounts::{cache_dir_name, remove_cache_mounts, CACHE_MOUNTS_DIR};
 pub use secrets::{parse_secret_flag, SecretSource, MAX_SECRET_BYTES};
 
 /// What the builder needs from the engine: the store, and images by name.

@@ -795,6 +795,46 @@ fn open_cache(
     Ok(data)
 }
 
+/// Empties every cache mount no build is using (their contents leave
+/// at once: renamed under `tmp/`, then deleted); a build that opens one
+/// afterwards starts it afresh. Returns how many were removed. For
+/// `builder prune`, which removes cache mounts with the build cache.
+pub fn remove_cache_mounts(store: &Store) -> Result<usize> {
+    let dir = store.root().join(CACHE_MOUNTS_DIR);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(Error::io(dir.display(), e)),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let base = entry.map_err(|e| Error::io(dir.display(), e))?.path();
+        let data = base.join("data");
+        if std::fs::symlink_metadata(&data).is_err() {
+            continue;
+        }
+        let lock_path = base.join("lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| Error::io(lock_path.display(), e))?;
+        match rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::WOULDBLOCK) => continue,
+            Err(e) => return Err(Error::io(lock_path.display(), e.into())),
+        }
+        let scratch = store.scratch_dir("cache-prune")?;
+        let doomed = scratch.path().join("data");
+        std::fs::rename(&data, &doomed).map_err(|e| Error::io(data.display(), e))?;
+        berth_fs::sync_dir(&base)?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
 /// Makes a new cache directory at `path`: seeded from `from`'s source
 /// when given, with `mode` (default 0755, or the seed's), `uid`, `gid`.
 fn init_cache_dir(
@@ -932,6 +972,30 @@ mod tests {
         assert_ne!(cache_dir_name("a/b"), cache_dir_name("a%2Fb"));
         let long = cache_dir_name(&"x".repeat(300));
         assert!(long.starts_with("%sha256-") && long.len() < 100);
+    }
+
+    #[test]
+    fn unused_cache_mounts_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(remove_cache_mounts(&store).unwrap(), 0);
+        let base = dir.path().join(CACHE_MOUNTS_DIR);
+        for name in ["idle", "busy"] {
+            std::fs::create_dir_all(base.join(name).join("data/sub")).unwrap();
+            std::fs::write(base.join(name).join("data/sub/f"), "x").unwrap();
+        }
+        let busy = File::create(base.join("busy/lock")).unwrap();
+        rustix::fs::flock(&busy, FlockOperation::LockShared).unwrap();
+        assert_eq!(remove_cache_mounts(&store).unwrap(), 1);
+        assert!(!base.join("idle/data").exists());
+        assert!(
+            base.join("busy/data/sub/f").exists(),
+            "a cache in use stays"
+        );
+        assert!(std::fs::read_dir(dir.path().join("tmp"))
+            .unwrap()
+            .next()
+            .is_none());
     }
 
     #[test]
