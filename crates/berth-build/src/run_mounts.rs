@@ -270,7 +270,7 @@ impl Drop for WorkDir {
 
 /// A RUN step's mounts, ready for its runtime spec; dropping it unmounts
 /// and removes their host side and releases cache locks.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct PreparedMounts {
     pub mounts: Vec<ResolvedMount>,
     pub tmpfs: Vec<TmpfsMount>,
@@ -282,6 +282,23 @@ pub(crate) struct PreparedMounts {
     dirs: Vec<WorkDir>,
     views: Vec<ReadView>,
     locks: Vec<File>,
+}
+
+/// Secret values never print: `env` shows its names only.
+impl std::fmt::Debug for PreparedMounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let env: Vec<&str> = self
+            .env
+            .iter()
+            .map(|kv| kv.split_once('=').map_or(kv.as_str(), |(k, _)| k))
+            .collect();
+        f.debug_struct("PreparedMounts")
+            .field("mounts", &self.mounts)
+            .field("tmpfs", &self.tmpfs)
+            .field("env", &env)
+            .field("stubs", &self.stubs)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PreparedMounts {
