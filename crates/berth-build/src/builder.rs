@@ -3,8 +3,8 @@
 //! run, then the final image recorded.
 
 mod cache;
-mod parallel;
 mod mounts;
+mod parallel;
 mod steps;
 
 use std::collections::HashMap;
