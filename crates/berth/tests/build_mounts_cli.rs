@@ -597,3 +597,36 @@ fn a_killed_build_leaves_no_mount_and_no_secret() {
         .next()
         .is_none());
 }
+
+#[test]
+fn secrets_reach_stages_built_in_parallel() {
+    let f = setup();
+    let ctx = context(
+        &f,
+        "parallel",
+        &format!(
+            "FROM {BASE} AS a\nRUN --mount=type=secret,id=tok,env=T echo ${{#T}} > /a\n\
+             FROM {BASE} AS b\nRUN --mount=type=secret,id=tok wc -c < /run/secrets/tok > /b\n\
+             FROM {BASE}\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n"
+        ),
+        &[],
+    );
+    let out = build(
+        &f,
+        &ctx,
+        &[
+            "--network=none",
+            "--secret",
+            "id=tok,env=TOKVAR",
+            "-t",
+            "par",
+        ],
+        &[("TOKVAR", "abcdef")],
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    // One of the two stages ran in a stage worker (its own process).
+    assert!(err.lines().any(|l| l.starts_with("#100")), "{err}");
+    assert_eq!(sh(&f, "par", "cat /a /b"), "6\n6\n");
+    assert_nothing_left(&f);
+}
