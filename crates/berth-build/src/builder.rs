@@ -3,6 +3,7 @@
 //! run, then the final image recorded.
 
 mod cache;
+mod mounts;
 mod parallel;
 mod steps;
 

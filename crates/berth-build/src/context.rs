@@ -173,6 +173,11 @@ impl Context {
         Ok(())
     }
 
+    /// True when a `.dockerignore` hides files of the context.
+    pub(crate) fn has_ignore_patterns(&self) -> bool {
+        self.matcher.is_some()
+    }
+
     /// The sources a COPY/ADD names (wildcards expanded), each with the
     /// entries below it that the ignore file lets through, sorted.
     pub fn sources(&self, pattern: &str) -> Result<Vec<Vec<SourceEntry>>> {

@@ -16,6 +16,7 @@ use berth_runtime::{build_spec, NetworkNamespace, RunOptions};
 
 use crate::history::RunCommand;
 use crate::layer::StepDir;
+use crate::run_mounts::PreparedMounts;
 use crate::{Error, Result};
 
 /// The hostname RUN steps see (BuildKit's).
@@ -44,13 +45,14 @@ pub(crate) struct RunResult {
 }
 
 /// Runs `argv` with `config`'s env, user and working dir in the mounted
-/// step root; `on_line` sees each output line.
+/// step root, with the step's `--mount`s; `on_line` sees each output line.
 pub(crate) fn run_step(
     step: &StepDir,
     config: &ImageConfig,
     command: &RunCommand,
     network: NetworkNamespace,
     net_files: Option<(&Path, &Path)>,
+    mounts: &PreparedMounts,
     on_line: &mut dyn FnMut(&str),
 ) -> Result<RunResult> {
     let rootfs = &step.rootfs;
@@ -91,6 +93,9 @@ pub(crate) fn run_step(
         hosts_file: Some(hosts_file),
         resolv_conf: Some(resolv_conf),
         hostname: Some(SANDBOX_HOSTNAME.into()),
+        mounts: mounts.mounts.clone(),
+        tmpfs: mounts.tmpfs.clone(),
+        env: mounts.env.clone(),
         ..RunOptions::default()
     };
     let spec = build_spec(config, &opts, rootfs, &passwd, &group, &id)

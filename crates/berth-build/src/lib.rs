@@ -44,6 +44,8 @@ mod exec;
 mod history;
 mod layer;
 mod progress;
+mod run_mounts;
+mod secrets;
 pub mod time;
 
 use std::collections::BTreeMap;
@@ -56,6 +58,8 @@ pub use context::{clean_relative, glob_match, Context, DockerfileSource};
 pub use error::{Error, Result};
 pub use layer::ReadView;
 pub use progress::Progress;
+pub use run_mounts::{cache_dir_name, remove_cache_mounts, CACHE_MOUNTS_DIR};
+pub use secrets::{parse_secret_flag, SecretSource, MAX_SECRET_BYTES};
 
 /// What the builder needs from the engine: the store, and images by name.
 pub trait ImageBackend {
@@ -117,6 +121,8 @@ pub struct BuildOptions {
     /// `--network`: where RUN steps without their own `--network` run.
     pub network: BuildNetwork,
     pub progress: ProgressMode,
+    /// `--secret`: the secrets `RUN --mount=type=secret` can read, by ID.
+    pub secrets: BTreeMap<String, SecretSource>,
     /// How to start worker processes that build independent stages in
     /// parallel; `None` builds every stage in this process.
     pub parallel: Option<StageWorkers>,
@@ -178,6 +184,7 @@ impl Default for BuildOptions {
             debug_cache: false,
             network: BuildNetwork::Default,
             progress: ProgressMode::Plain,
+            secrets: BTreeMap::new(),
             parallel: None,
             worker: None,
         }

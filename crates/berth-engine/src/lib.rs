@@ -31,6 +31,7 @@ pub use archive::{
     MAX_ENTRY_BYTES, MAX_JSON_BYTES,
 };
 pub use berth_build::{config_edit, time};
+pub use berth_build::{parse_secret_flag, SecretSource};
 pub use berth_build::{
     BuildNetwork, BuildOptions, BuildOutput, Context as BuildContext, DockerfileSource,
     ProgressMode, StageWorkers, WorkerTask,

@@ -954,6 +954,9 @@ pub struct BuildArgs {
         value_name = "PATH | type=TYPE[,KEY=VALUE]"
     )]
     pub output: Vec<String>,
+    /// Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")
+    #[arg(long = "secret", value_name = "SECRET")]
+    pub secrets: Vec<String>,
     /// Build context: a directory, or "-" for a tar or a Dockerfile on STDIN
     #[arg(value_name = "PATH | URL | -")]
     pub context: String,

@@ -1,8 +1,6 @@
 //! Filesystem steps: RUN, WORKDIR, COPY and ADD, each looked up in the
 //! cache and otherwise run in a mounted step root and committed.
 
-use std::collections::HashMap;
-
 use berth_dockerfile::instructions::{Command, InlineFile};
 use berth_dockerfile::stages::{Env, StageRef};
 use berth_dockerfile::Span;
@@ -11,11 +9,11 @@ use berth_runtime::NetworkNamespace;
 
 use super::{Builder, State};
 use crate::config_edit::{join_workdir, DEFAULT_SHELL};
-use crate::context::{source_trees, stat_key, SourceEntry};
+use crate::context::source_trees;
 use crate::copy::{self, Attrs, CopyPlan, Source};
 use crate::history::{describe, run_command};
 use crate::layer::{ReadView, StepDir};
-use crate::{exec, history, Error, Result};
+use crate::{exec, history, run_mounts, Error, Result};
 
 /// A COPY or ADD, unified.
 struct CopyArgs<'c> {
@@ -63,12 +61,6 @@ impl Builder<'_, '_> {
         let arg_pairs: Vec<(String, String)> = args.pairs().to_vec();
         match command {
             Command::Run(run) => {
-                if let Some(m) = run.mounts.first() {
-                    return Err(self.err_at(
-                        format!("RUN --mount (type {:?}) is not supported yet", m.kind),
-                        span,
-                    ));
-                }
                 if run.security == Some(berth_dockerfile::instructions::Security::Insecure) {
                     return Err(self.err_at("RUN --security=insecure is not supported", span));
                 }
@@ -90,13 +82,19 @@ impl Builder<'_, '_> {
                         crate::BuildNetwork::None => "none",
                     },
                 };
-                let inputs = format!(
+                let workdir = container.working_dir.clone();
+                let mounts =
+                    self.plan_run_mounts(stage_index, &run.mounts, &workdir, span, path)?;
+                let mut inputs = format!(
                     "step={step_text}\nparent={parent}\n{}args={}\nnetwork={network}\nargv={}\nstdin={}\n",
                     Self::config_inputs(state),
                     serde_json::to_string(&arg_pairs).unwrap_or_default(),
                     serde_json::to_string(&argv).unwrap_or_default(),
                     serde_json::to_string(&command.stdin).unwrap_or_default(),
                 );
+                if !mounts.is_empty() {
+                    inputs.push_str(&format!("mounts={}\n", run_mounts::cache_key(&mounts)));
+                }
                 let created_by = history::run(&argv, &arg_pairs);
                 let (n, t) = self.progress.start(label);
                 if self.try_cache(&inputs, &step_text, n, state, &created_by)? {
@@ -119,6 +117,17 @@ impl Builder<'_, '_> {
                     c.env = env;
                 }
                 let step = StepDir::mount(self.backend.store(), state.chain.as_ref())?;
+                let mut prepared = run_mounts::prepare(
+                    &mounts,
+                    &run_mounts::MountInputs {
+                        store: self.backend.store(),
+                        rootfs: &step.rootfs,
+                        context_root: self.context.root(),
+                        context_filtered: self.context.has_ignore_patterns(),
+                        secrets: &self.opts.secrets,
+                    },
+                )
+                .map_err(|e| self.mount_error(e, span))?;
                 // Docker's default for RUN: the default bridge, with NAT
                 // to the outside (pip and apt-get reach their registries).
                 let bridged = match network {
@@ -140,11 +149,14 @@ impl Builder<'_, '_> {
                     &command,
                     ns,
                     bridged.as_ref().map(|n| n.files()),
+                    &prepared,
                     &mut |line| progress.line(n, t, line),
                 );
                 if let Some(net) = bridged {
                     net.teardown(self.backend.store_mut().meta_mut(), &step);
                 }
+                prepared.remove_stubs(&step.rootfs);
+                drop(prepared);
                 let result = result?;
                 if result.code != 0 {
                     return Err(self.run_failed(&argv, &result, span, n));
@@ -354,40 +366,7 @@ impl Builder<'_, '_> {
             parents: a.parents,
         };
         // Source checksums (content and metadata, never mtimes).
-        let from_context = view.is_none();
-        let mut known: HashMap<String, (String, String)> = HashMap::new();
-        if from_context {
-            let paths: Vec<String> = plan
-                .sources
-                .iter()
-                .flat_map(|s| s.entries.iter())
-                .filter(|e| e.meta.is_file())
-                .map(|e| e.path.to_string_lossy().into_owned())
-                .collect();
-            let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-            let rows = self.backend.store().meta().context_sums(&refs)?;
-            for (p, row) in paths.iter().zip(rows) {
-                if let Some(r) = row {
-                    known.insert(p.clone(), r);
-                }
-            }
-        }
-        let new_sums = &mut self.new_sums;
-        let sources_digest = copy::sources_digest(&plan, &mut |e: &SourceEntry| {
-            if !from_context {
-                return copy::file_digest(&e.path);
-            }
-            let key = e.path.to_string_lossy().into_owned();
-            let stat = stat_key(&e.meta);
-            if let Some((s, sum)) = known.get(&key) {
-                if *s == stat {
-                    return Ok(sum.clone());
-                }
-            }
-            let sum = copy::file_digest(&e.path)?;
-            new_sums.push((key, stat, sum.clone()));
-            Ok(sum)
-        })?;
+        let sources_digest = self.sources_digest(&plan, view.is_none())?;
         let chown_text = a.chown.clone().unwrap_or_default();
         let inputs = format!(
             "step={step_text}\nparent={parent}\n{}dest={}\nchown={chown_text}\nchmod={:?}\nsources={sources_digest}\n",

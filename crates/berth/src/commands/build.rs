@@ -153,6 +153,19 @@ pub fn build(engine: &mut Engine, args: &BuildArgs) -> Result<(), CliError> {
     } else {
         BuildContext::dir(args.context.as_ref()).map_err(|e| CliError::failure(e.to_string()))?
     };
+    let mut secrets = BTreeMap::new();
+    for flag in &args.secrets {
+        let (id, source) = berth_engine::parse_secret_flag(flag, |name| std::env::var_os(name))
+            .map_err(|e| CliError::failure(e.to_string()))?;
+        match source {
+            Some(source) => {
+                secrets.insert(id, source);
+            }
+            None => {
+                secrets.remove(&id);
+            }
+        }
+    }
     if args.pull {
         tracing::warn!("--pull: pulling is not supported yet; local images are used");
     }
@@ -189,6 +202,7 @@ pub fn build(engine: &mut Engine, args: &BuildArgs) -> Result<(), CliError> {
             progress,
             parallel,
             worker,
+            secrets,
         },
         tags: args.tags.clone(),
         export,
