@@ -1,7 +1,8 @@
 //! `berth-build`: builds images from Dockerfiles with BuildKit's semantics.
 //!
 //! It owns build contexts ([`Context`]: a directory read in place, a tar,
-//! or nothing, with `.dockerignore`), the stage graph (from
+//! a git repository or URL ([`RemoteSource`]), or nothing, with
+//! `.dockerignore`), the stage graph (from
 //! `berth_dockerfile::stages`), step execution (COPY/ADD written straight
 //! into an overlay over the parent snapshot chain, RUN in a real container
 //! through `berth-launch`), layer commits (the step's overlay upper dir
@@ -40,6 +41,7 @@ mod exec;
 mod history;
 mod layer;
 mod progress;
+mod remote;
 pub mod time;
 
 use std::collections::BTreeMap;
@@ -50,6 +52,7 @@ use berth_store::{LayerRecord, Store};
 pub use builder::{build, build_for_parent};
 pub use context::{clean_relative, glob_match, Context, DockerfileSource};
 pub use error::{Error, Result};
+pub use remote::{GitSource, RemoteContext, RemoteSource};
 
 /// What the builder needs from the engine: the store, and images by name.
 pub trait ImageBackend {
