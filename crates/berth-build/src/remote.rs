@@ -23,7 +23,7 @@ use std::path::{Component, Path};
 use berth_oci::Digest;
 use berth_store::{ScratchDir, Store};
 
-use crate::context::{walk, Context};
+use crate::context::{walk, Context, DockerfileSource};
 use crate::copy::Source;
 use crate::{Error, Result};
 
@@ -54,6 +54,28 @@ pub struct RemoteContext {
     /// The Dockerfile, when the URL served a file that is not an archive
     /// (the context is then empty, as in Docker).
     pub dockerfile: Option<Vec<u8>>,
+}
+
+impl RemoteContext {
+    /// The Dockerfile of a build from this context, given the `-f` the
+    /// user gave: `-f -` as it is; else the file the URL served; else
+    /// `-f PATH` read inside the fetched context (as Docker reads it for
+    /// remote contexts), or the context's `Dockerfile`.
+    pub fn pick_dockerfile(&mut self, given: DockerfileSource) -> Result<DockerfileSource> {
+        if let DockerfileSource::Bytes(_) = given {
+            return Ok(given);
+        }
+        if let Some(bytes) = self.dockerfile.take() {
+            return Ok(DockerfileSource::Bytes(bytes));
+        }
+        match (given, self.context.root()) {
+            (DockerfileSource::Path(p), Some(root)) => {
+                let rel = crate::context::clean_relative(&p.to_string_lossy())?;
+                Ok(DockerfileSource::Path(root.join(rel)))
+            }
+            (given, _) => Ok(given),
+        }
+    }
 }
 
 impl RemoteSource {
@@ -207,6 +229,12 @@ pub(crate) fn redact(url: &str) -> String {
 }
 
 impl Context {
+    /// True when `spec` names a remote context (a git or http(s) URL, as
+    /// `docker build` tells them) rather than a local directory.
+    pub fn is_remote(spec: &str) -> bool {
+        RemoteSource::is_remote(spec)
+    }
+
     /// A build context fetched from `spec` (a git URL, or an http(s) URL
     /// serving a tar or a Dockerfile) into `scratch`.
     pub fn remote(spec: &str, scratch: ScratchDir) -> Result<RemoteContext> {
@@ -367,7 +395,14 @@ mod tests {
             RemoteSource::parse("HTTP://host/Dockerfile").unwrap(),
             Some(RemoteSource::Http("HTTP://host/Dockerfile".into()))
         );
-        for local in [".", "app", "./git@x", "dir/file.git", "/abs/repo.git", "a@b"] {
+        for local in [
+            ".",
+            "app",
+            "./git@x",
+            "dir/file.git",
+            "/abs/repo.git",
+            "a@b",
+        ] {
             assert_eq!(RemoteSource::parse(local).unwrap(), None, "{local}");
             assert!(!RemoteSource::is_remote(local));
         }
@@ -391,7 +426,14 @@ mod tests {
             let err = check_ref(bad).unwrap_err();
             assert!(err.to_string().contains("invalid git ref"), "{bad}: {err}");
         }
-        for good in ["", "main", "v1.2.3", "feature/x", "refs/tags/v1", "0123abcd"] {
+        for good in [
+            "",
+            "main",
+            "v1.2.3",
+            "feature/x",
+            "refs/tags/v1",
+            "0123abcd",
+        ] {
             check_ref(good).unwrap();
         }
         let err = RemoteSource::parse("https://h/r.git#-upload-pack=touch /tmp/x").unwrap_err();

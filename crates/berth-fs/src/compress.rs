@@ -77,9 +77,7 @@ fn open_decompressed<'a, R: Read + 'a>(
         Compression::Gzip => Box::new(gzip_reader(stream)),
         Compression::Zstd => Box::new(zstd_reader(stream)?),
         Compression::Bzip2 if any_archive => Box::new(bzip2::read::MultiBzDecoder::new(stream)),
-        Compression::Xz if any_archive => {
-            Box::new(xz2::read::XzDecoder::new_multi_decoder(stream))
-        }
+        Compression::Xz if any_archive => Box::new(xz2::read::XzDecoder::new_multi_decoder(stream)),
         Compression::Bzip2 => return Err(Error::Unsupported("bzip2-compressed layer".into())),
         Compression::Xz => return Err(Error::Unsupported("xz-compressed layer".into())),
     };
@@ -110,7 +108,13 @@ pub fn is_tar_header(block: &[u8]) -> bool {
     let sum: u32 = block
         .iter()
         .enumerate()
-        .map(|(i, b)| if (148..156).contains(&i) { 32 } else { u32::from(*b) })
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(*b)
+            }
+        })
         .sum();
     sum == recorded
 }
@@ -231,7 +235,10 @@ mod tests {
         xz.write_all(&tar).unwrap();
         let xz = xz.finish().unwrap();
         for (bytes, kind) in [(&bz, Compression::Bzip2), (&xz, Compression::Xz)] {
-            assert!(decompress(&bytes[..]).is_err(), "{kind:?} is not a layer format");
+            assert!(
+                decompress(&bytes[..]).is_err(),
+                "{kind:?} is not a layer format"
+            );
             let (got, mut r) = decompress_archive(&bytes[..]).unwrap();
             assert_eq!(got, kind);
             let mut out = Vec::new();

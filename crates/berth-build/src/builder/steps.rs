@@ -275,10 +275,9 @@ impl Builder<'_, '_> {
                     continue;
                 }
                 if flags.checksum.is_some() {
-                    return Err(self.err_at(
-                        "checksum can't be specified for non-HTTP(S) sources",
-                        span,
-                    ));
+                    return Err(
+                        self.err_at("checksum can't be specified for non-HTTP(S) sources", span)
+                    );
                 }
             }
             let trees = match &view {

@@ -100,7 +100,9 @@ pub(crate) fn checkout(src: &GitSource, work: &Path, keep_git_dir: bool) -> Resu
     let repo = work.join("checkout");
     let shown = redact(&src.remote);
     let mut init = git(None);
-    init.args(["init", "-q", "--template="]).arg("--").arg(&repo);
+    init.args(["init", "-q", "--template="])
+        .arg("--")
+        .arg(&repo);
     run(init, "git init")?;
     let mut remote = git(Some(&repo));
     remote.args(["remote", "add", "--", "origin", &src.remote]);

@@ -26,7 +26,10 @@ const CA_BUNDLES: &[&str] = &[
 /// The system's root certificates, `None` when no bundle is found.
 fn system_roots() -> Option<Vec<ureq::tls::Certificate<'static>>> {
     let from_env = std::env::var("SSL_CERT_FILE").ok();
-    let paths = from_env.iter().map(String::as_str).chain(CA_BUNDLES.iter().copied());
+    let paths = from_env
+        .iter()
+        .map(String::as_str)
+        .chain(CA_BUNDLES.iter().copied());
     for path in paths {
         let Ok(pem) = std::fs::read(path) else {
             continue;

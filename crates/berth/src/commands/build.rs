@@ -1,5 +1,5 @@
 //! `berth build`: the context (a directory, a tar or a Dockerfile on
-//! stdin), Docker's flags, BuildKit's plain progress on stderr, `-q` and
+//! stdin, a git repository or an http(s) URL), Docker's flags, BuildKit's plain progress on stderr, `-q` and
 //! `--iidfile`.
 
 use std::collections::BTreeMap;
@@ -91,12 +91,6 @@ pub fn build(engine: &mut Engine, args: &BuildArgs) -> Result<(), CliError> {
             )))
         }
     };
-    if args.context.contains("://") || args.context.starts_with("git@") {
-        return Err(CliError::failure(format!(
-            "unable to prepare context: remote contexts ({}) are not supported yet",
-            args.context
-        )));
-    }
     let stdin_dockerfile = args.file.as_deref() == Some("-");
     let mut dockerfile = match args.file.as_deref() {
         None => DockerfileSource::Default,
@@ -133,6 +127,17 @@ pub fn build(engine: &mut Engine, args: &BuildArgs) -> Result<(), CliError> {
             dockerfile = DockerfileSource::Bytes(buf);
             BuildContext::empty()
         }
+    } else if BuildContext::is_remote(&args.context) {
+        let scratch = engine
+            .store()
+            .scratch_dir("build-context")
+            .map_err(|e| CliError::failure(e.to_string()))?;
+        let mut remote = BuildContext::remote(&args.context, scratch)
+            .map_err(|e| CliError::failure(format!("unable to prepare context: {e}")))?;
+        dockerfile = remote
+            .pick_dockerfile(dockerfile)
+            .map_err(|e| CliError::failure(e.to_string()))?;
+        remote.context
     } else {
         BuildContext::dir(args.context.as_ref()).map_err(|e| CliError::failure(e.to_string()))?
     };
