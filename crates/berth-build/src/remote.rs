@@ -47,6 +47,9 @@ pub struct GitSource {
     pub subdir: String,
 }
 
+/// The largest file a context URL may serve as its Dockerfile.
+const MAX_REMOTE_DOCKERFILE: u64 = 16 << 20;
+
 /// What a remote build context turned out to be.
 #[derive(Debug)]
 pub struct RemoteContext {
@@ -236,12 +239,14 @@ impl Context {
     }
 
     /// A build context fetched from `spec` (a git URL, or an http(s) URL
-    /// serving a tar or a Dockerfile) into `scratch`.
-    pub fn remote(spec: &str, scratch: ScratchDir) -> Result<RemoteContext> {
+    /// serving a tar or a Dockerfile) into `scratch`. A git checkout
+    /// loses its `.git` unless `keep_git_dir` (BuildKit's
+    /// `BUILDKIT_CONTEXT_KEEP_GIT_DIR`).
+    pub fn remote(spec: &str, scratch: ScratchDir, keep_git_dir: bool) -> Result<RemoteContext> {
         match RemoteSource::parse(spec)? {
             None => Err(Error::Invalid(format!("{spec:?} is not a remote context"))),
             Some(RemoteSource::Git(src)) => {
-                let checkout = git::checkout(&src, scratch.path(), false)?;
+                let checkout = git::checkout(&src, scratch.path(), keep_git_dir)?;
                 Ok(RemoteContext {
                     context: Context::in_scratch(checkout.root, scratch),
                     dockerfile: None,
@@ -270,6 +275,15 @@ impl Context {
                         dockerfile: None,
                     })
                 } else {
+                    let size = std::fs::metadata(&file)
+                        .map_err(|e| Error::io(file.display(), e))?
+                        .len();
+                    if size > MAX_REMOTE_DOCKERFILE {
+                        return Err(Error::Invalid(format!(
+                            "{} is neither a tar archive nor a Dockerfile ({size} bytes)",
+                            redact(&url)
+                        )));
+                    }
                     let bytes = std::fs::read(&file).map_err(|e| Error::io(file.display(), e))?;
                     Ok(RemoteContext {
                         context: Context::empty(),

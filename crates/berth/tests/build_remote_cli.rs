@@ -146,6 +146,24 @@ fn make_repo(dir: &Path) -> Repo {
     }
 }
 
+/// `dir/super.git`: a repository whose submodule `lib` is
+/// `http://127.0.0.1:8000/repo.git` (made by [`make_repo`] first).
+fn make_superproject(dir: &Path) {
+    run_sh(
+        dir,
+        &format!(
+            "git init -q -b main super && cd super \
+             && printf 'FROM {BASE}\\nCOPY . /ctx\\n' > Dockerfile \
+             && git -c protocol.file.allow=always submodule -q add {}/repo.git lib \
+             && git config -f .gitmodules submodule.lib.url {HTTP}/repo.git \
+             && git add -A && git commit -qm super \
+             && cd .. && git clone -q --bare super super.git \
+             && cd super.git && git update-server-info",
+            dir.display()
+        ),
+    );
+}
+
 struct Built {
     stderr: String,
     code: Option<i32>,
@@ -251,6 +269,32 @@ fn git_contexts_with_refs_and_subdirs() {
     // -f names a file of the remote context.
     build_ok(&f, &["-t", "alt", "-f", "Alt.Dockerfile", &url]);
     assert_eq!(sh(&f, "alt", "cat /alt"), "two\n");
+
+    // BuildKit's switch to keep .git (a switch, not an unused build arg).
+    let b = build_ok(
+        &f,
+        &[
+            "-t",
+            "keep",
+            "--build-arg",
+            "BUILDKIT_CONTEXT_KEEP_GIT_DIR=1",
+            &url,
+        ],
+    );
+    assert!(!b.stderr.contains("not consumed"), "{}", b.stderr);
+    assert_eq!(sh(&f, "keep", "test -d /ctx/.git && echo kept"), "kept\n");
+
+    // Submodules are checked out too, without their .git files.
+    make_superproject(&srv);
+    build_ok(&f, &["-t", "super", &format!("{HTTP}/super.git")]);
+    assert_eq!(
+        sh(
+            &f,
+            "super",
+            "cat /ctx/lib/a; ls -a /ctx/lib | grep -c '^.git$' || true"
+        ),
+        "two\n0\n"
+    );
 
     // A missing ref fails cleanly.
     build_err(
@@ -531,4 +575,76 @@ fn add_extracts_bzip2_and_xz() {
         "bz\nxz\nnotes.gz\n",
         "tars extracted; a compressed file that is no tar copied as it is"
     );
+}
+
+#[test]
+fn https_with_the_system_ca_bundle() {
+    let f = setup();
+    let dir = f.dir.path().join("tls");
+    let srv = dir.join("srv");
+    std::fs::create_dir_all(&srv).unwrap();
+    std::fs::write(srv.join("hello.txt"), "over tls\n").unwrap();
+    run_sh(
+        &dir,
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
+         -subj /CN=berth-test-ca 2>/dev/null \
+         && openssl req -newkey rsa:2048 -nodes -keyout key.pem -out leaf.csr \
+         -subj /CN=127.0.0.1 2>/dev/null \
+         && printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n' > ext \
+         && openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+         -out cert.pem -days 2 -extfile ext 2>/dev/null",
+    );
+    let script = format!(
+        "import http.server, ssl\n\
+         s = http.server.ThreadingHTTPServer(('127.0.0.1', 8443), http.server.SimpleHTTPRequestHandler)\n\
+         c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+         c.load_cert_chain('{d}/cert.pem', '{d}/key.pem')\n\
+         s.socket = c.wrap_socket(s.socket, server_side=True)\n\
+         print('Serving HTTPS', flush=True)\n\
+         s.serve_forever()\n",
+        d = dir.display()
+    );
+    let mut child = f
+        .in_netns("python3")
+        .args(["-c", &script])
+        .current_dir(&srv)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _server = Server { child };
+    assert!(line.contains("Serving HTTPS"), "{line:?}");
+
+    let ctx = context(
+        &f,
+        "tlsctx",
+        &format!("FROM {BASE}\nADD https://127.0.0.1:8443/hello.txt /h\n"),
+        &[],
+    );
+    // The test CA is not in the system bundle: refused.
+    let out = f
+        .command()
+        .args(["build", "-q", "-t", "tls", ctx.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("failed to fetch https://127.0.0.1:8443/hello.txt"),
+        "{}",
+        stderr(&out)
+    );
+    // SSL_CERT_FILE names the bundle to trust, as for Go and OpenSSL
+    // (a network that re-signs TLS puts its CA in the system bundle).
+    let out = f
+        .command()
+        .env("SSL_CERT_FILE", dir.join("ca.pem"))
+        .args(["build", "-q", "-t", "tls", ctx.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(sh(&f, "tls", "cat /h"), "over tls\n");
 }

@@ -132,7 +132,11 @@ pub fn build(engine: &mut Engine, args: &BuildArgs) -> Result<(), CliError> {
             .store()
             .scratch_dir("build-context")
             .map_err(|e| CliError::failure(e.to_string()))?;
-        let mut remote = BuildContext::remote(&args.context, scratch)
+        // BuildKit keeps a git context's .git on request only.
+        let keep_git_dir = key_values(&args.build_args, true)
+            .get("BUILDKIT_CONTEXT_KEEP_GIT_DIR")
+            .is_some_and(|v| matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True"));
+        let mut remote = BuildContext::remote(&args.context, scratch, keep_git_dir)
             .map_err(|e| CliError::failure(format!("unable to prepare context: {e}")))?;
         dockerfile = remote
             .pick_dockerfile(dockerfile)
