@@ -15,7 +15,7 @@ fi
 # tests), skopeo and umoci to read what berth writes, GNU tar, and
 # busybox-static for tiny base images; nftables, iproute2 and util-linux
 # (unshare, nsenter) for the networking tests.
-apt_install busybox-static docker.io skopeo umoci tar libseccomp-dev nftables iproute2 util-linux curl mmdebstrap tini runc
+apt_install busybox-static docker.io skopeo umoci tar libseccomp-dev nftables iproute2 util-linux curl mmdebstrap tini runc git python3 bzip2 xz-utils openssl
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -271,6 +271,8 @@ impl<'a, 'w> Builder<'a, 'w> {
                 .filter(|k| {
                     !builder.consumed.contains(*k)
                         && !stages::PREDEFINED_ARGS.contains(k)
+                        // BuildKit's own switches (BUILDKIT_CONTEXT_KEEP_GIT_DIR, …).
+                        && !k.starts_with("BUILDKIT_")
                         && !builder.plan.meta_args.iter().any(|a| a.name == *k)
                 })
                 .collect();

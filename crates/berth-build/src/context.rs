@@ -1,5 +1,6 @@
 //! Build contexts: a directory read in place, a tar extracted into a
-//! scratch directory, or nothing (a Dockerfile alone on stdin). The
+//! scratch directory, a remote source fetched into one (`remote.rs`), or
+//! nothing (a Dockerfile alone on stdin). The
 //! `.dockerignore` (or `<Dockerfile>.dockerignore`) patterns decide what
 //! COPY and ADD see; the Dockerfile itself always reaches the builder.
 //! Paths never leave the context: `..` is refused, and symlinks are listed
@@ -74,7 +75,8 @@ impl Context {
         }
     }
 
-    /// A tar stream (plain or compressed), extracted safely into `scratch`.
+    /// A tar stream (plain, gzip, zstd, bzip2 or xz), extracted safely
+    /// into `scratch`.
     pub fn from_tar(reader: impl Read, scratch: berth_store::ScratchDir) -> Result<Context> {
         let root = scratch.path().join("context");
         std::fs::create_dir(&root).map_err(|e| Error::io(root.display(), e))?;
@@ -82,12 +84,17 @@ impl Context {
             max_bytes: Some(berth_store::MAX_LAYER_BYTES),
             ..berth_fs::ApplyOptions::default()
         };
-        berth_fs::apply_layer_compressed(reader, &root, &opts)?;
-        Ok(Context {
+        berth_fs::apply_archive(reader, &root, &opts)?;
+        Ok(Context::in_scratch(root, scratch))
+    }
+
+    /// The directory `root`, inside `scratch`, which it keeps alive.
+    pub(crate) fn in_scratch(root: PathBuf, scratch: berth_store::ScratchDir) -> Context {
+        Context {
             root: Some(root),
             matcher: None,
             _scratch: Some(scratch),
-        })
+        }
     }
 
     /// True for a context extracted into a scratch directory (its files'

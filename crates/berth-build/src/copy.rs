@@ -6,9 +6,9 @@
 //! links; destination paths resolve symlinks inside the root and never
 //! leave it. Context files keep their mode and mtime and become root-owned
 //! (or `--chown`); files from another stage keep their owners. ADD
-//! extracts local tar archives (plain, gzip, zstd).
+//! extracts local tar archives (plain, gzip, zstd, bzip2, xz), never files
+//! it downloaded.
 
-use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -26,6 +26,8 @@ use crate::{Error, Result};
 pub(crate) struct Source {
     pub name: String,
     pub entries: Vec<SourceEntry>,
+    /// Fetched by ADD from a URL or git: never extracted.
+    pub fetched: bool,
 }
 
 /// Ownership and mode applied to copied entries.
@@ -289,26 +291,10 @@ fn copy_file(e: &SourceEntry, host: &Path, attrs: &Attrs) -> Result<()> {
     .map_err(|err| Error::io(host.display(), err.into()))
 }
 
-/// True when `path` starts like a tar archive (any supported compression).
+/// True when `path` is a tar archive, plain or compressed (Docker's
+/// test: the decompressed start is a valid tar header).
 fn is_archive(path: &Path) -> bool {
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return false;
-    };
-    let mut head = [0u8; 512];
-    let mut n = 0;
-    while n < head.len() {
-        match file.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(_) => return false,
-        }
-    }
-    let head = head.get(..n).unwrap_or_default();
-    match berth_fs::detect_compression(head) {
-        berth_fs::Compression::Gzip | berth_fs::Compression::Zstd => true,
-        berth_fs::Compression::None => head.get(257..262) == Some(b"ustar"),
-        _ => false,
-    }
+    std::fs::File::open(path).is_ok_and(|f| berth_fs::is_tar_archive(std::io::BufReader::new(f)))
 }
 
 /// Writes the plan into `root`.
@@ -332,7 +318,7 @@ pub(crate) fn apply(root: &Path, plan: &CopyPlan) -> Result<()> {
         } else {
             dest_clean.clone()
         };
-        if plan.extract && top.meta.is_file() && is_archive(&top.path) {
+        if plan.extract && !source.fetched && top.meta.is_file() && is_archive(&top.path) {
             create_dirs(root, &base, &plan.attrs)?;
             let host = resolve_in_root(root, &base, &ResolveOptions::default())?;
             let file =
@@ -341,7 +327,7 @@ pub(crate) fn apply(root: &Path, plan: &CopyPlan) -> Result<()> {
                 max_bytes: Some(berth_store::MAX_LAYER_BYTES),
                 ..berth_fs::ApplyOptions::default()
             };
-            berth_fs::apply_layer_compressed(std::io::BufReader::new(file), &host, &opts)?;
+            berth_fs::apply_archive(std::io::BufReader::new(file), &host, &opts)?;
             continue;
         }
         let top_target = if top_is_dir {

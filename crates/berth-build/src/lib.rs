@@ -1,7 +1,8 @@
 //! `berth-build`: builds images from Dockerfiles with BuildKit's semantics.
 //!
 //! It owns build contexts ([`Context`]: a directory read in place, a tar,
-//! or nothing, with `.dockerignore`), the stage graph (from
+//! a git repository or URL ([`RemoteSource`]), or nothing, with
+//! `.dockerignore`), the stage graph (from
 //! `berth_dockerfile::stages`), step execution (COPY/ADD written straight
 //! into an overlay over the parent snapshot chain, RUN in a real container
 //! through `berth-launch`), layer commits (the step's overlay upper dir
@@ -44,6 +45,7 @@ mod exec;
 mod history;
 mod layer;
 mod progress;
+mod remote;
 mod run_mounts;
 mod secrets;
 pub mod time;
@@ -58,6 +60,7 @@ pub use context::{clean_relative, glob_match, Context, DockerfileSource};
 pub use error::{Error, Result};
 pub use layer::ReadView;
 pub use progress::Progress;
+pub use remote::{GitSource, RemoteContext, RemoteSource};
 pub use run_mounts::{cache_dir_name, remove_cache_mounts, CACHE_MOUNTS_DIR};
 pub use secrets::{parse_secret_flag, SecretSource, MAX_SECRET_BYTES};
 

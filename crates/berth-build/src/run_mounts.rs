@@ -699,6 +699,7 @@ fn fill_dir(root: &Path, entries: &[SourceEntry], name: &str) -> Result<PathBuf>
         sources: vec![Source {
             name: name.to_string(),
             entries: entries.to_vec(),
+            fetched: false,
         }],
         inline: Vec::new(),
         dest: "/".into(),

@@ -147,6 +147,30 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
     Some(days * 86_400 + h * 3600 + mi * 60 + s - offset)
 }
 
+/// Parses an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110's
+/// IMF-fixdate) to seconds since the epoch.
+pub fn parse_http_date(text: &str) -> Option<i64> {
+    let rest = text.trim().split_once(", ")?.1;
+    let mut fields = rest.split(' ');
+    let day: u32 = fields.next()?.parse().ok()?;
+    let month = fields.next()?;
+    let year: i64 = fields.next()?.parse().ok()?;
+    let clock = fields.next()?;
+    if fields.next()? != "GMT" || fields.next().is_some() {
+        return None;
+    }
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|m| *m == month)? as u32 + 1;
+    let mut hms = clock.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, mi, s) = (hms.next()??, hms.next()??, hms.next()??);
+    if hms.next().is_some() || day == 0 || day > 31 || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + mi * 60 + s)
+}
+
 /// Docker's `units.HumanDuration`, for "CREATED" columns.
 pub fn human_duration(secs: i64) -> String {
     let s = secs.max(0);
@@ -208,5 +232,17 @@ mod tests {
         assert_eq!(human_duration(30), "30 seconds");
         assert_eq!(human_duration(3 * 3600), "3 hours");
         assert_eq!(human_duration(10 * 86_400), "10 days");
+    }
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 PST"), None);
+        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
+        assert_eq!(parse_http_date("garbage"), None);
     }
 }

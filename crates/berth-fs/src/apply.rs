@@ -184,6 +184,18 @@ pub fn apply_layer_compressed<R: Read>(
     apply_layer(stream, target, opts)
 }
 
+/// Extract an archive that is not an image layer (ADD's auto-extraction,
+/// a build context): plain, gzip, zstd, bzip2 or xz, told by magic bytes.
+/// `max_bytes` applies to the decompressed stream.
+pub fn apply_archive<R: Read>(
+    reader: R,
+    target: impl AsRef<Path>,
+    opts: &ApplyOptions,
+) -> Result<ApplyStats> {
+    let (_, stream) = crate::compress::decompress_archive(reader)?;
+    apply_layer(stream, target, opts)
+}
+
 /// Clean an archive name into components: empty and `.` components dropped
 /// (so a leading `/` is too), `..` resolved lexically; climbing above the
 /// root or a NUL byte is an error.

@@ -58,10 +58,13 @@ pub mod diff;
 pub mod error;
 pub mod resolve;
 
-pub use apply::{apply_layer, apply_layer_compressed, ApplyOptions, ApplyStats, WhiteoutMode};
+pub use apply::{
+    apply_archive, apply_layer, apply_layer_compressed, ApplyOptions, ApplyStats, WhiteoutMode,
+};
 pub use atomic::{replace_volatile, sync_dir, write_atomic, write_atomic_from, AtomicFile};
 pub use compress::{
-    decompress, detect_compression, gzip_reader, gzip_writer, zstd_reader, zstd_writer, Compression,
+    decompress, decompress_archive, detect_compression, gzip_reader, gzip_writer, is_tar_archive,
+    is_tar_header, zstd_reader, zstd_writer, Compression,
 };
 pub use diff::{diff_overlay_upper, tar_dir, TarOptions, TarStats};
 pub use error::{Error, ErrorKind, Result};

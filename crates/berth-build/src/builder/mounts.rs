@@ -66,6 +66,7 @@ impl Builder<'_, '_> {
                         sources: vec![Source {
                             name: m.source.clone(),
                             entries: trees.pop().unwrap_or_default(),
+                            fetched: false,
                         }],
                         inline: Vec::new(),
                         dest: "/".into(),
@@ -94,10 +95,18 @@ impl Builder<'_, '_> {
     /// are remembered (written when the build ends).
     pub(super) fn sources_digest(&mut self, plan: &CopyPlan, from_context: bool) -> Result<Digest> {
         let mut known: HashMap<String, (String, String)> = HashMap::new();
+        // Downloaded sources (ADD of a URL or git) have no context checksums.
+        let fetched: std::collections::HashSet<&std::path::Path> = plan
+            .sources
+            .iter()
+            .filter(|s| s.fetched)
+            .flat_map(|s| s.entries.iter().map(|e| e.path.as_path()))
+            .collect();
         if from_context {
             let paths: Vec<String> = plan
                 .sources
                 .iter()
+                .filter(|s| !s.fetched)
                 .flat_map(|s| s.entries.iter())
                 .filter(|e| e.meta.is_file())
                 .map(|e| e.path.to_string_lossy().into_owned())
@@ -112,7 +121,7 @@ impl Builder<'_, '_> {
         }
         let new_sums = &mut self.new_sums;
         copy::sources_digest(plan, &mut |e: &SourceEntry| {
-            if !from_context {
+            if !from_context || fetched.contains(e.path.as_path()) {
                 return copy::file_digest(&e.path);
             }
             let key = e.path.to_string_lossy().into_owned();

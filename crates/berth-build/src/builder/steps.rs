@@ -26,6 +26,8 @@ struct CopyArgs<'c> {
     exclude: Vec<String>,
     parents: bool,
     add: bool,
+    /// ADD: URLs and git repositories are sources too.
+    remote: Option<crate::remote::AddRemoteFlags>,
 }
 
 impl Builder<'_, '_> {
@@ -191,6 +193,7 @@ impl Builder<'_, '_> {
                     exclude: c.exclude.clone(),
                     parents: c.parents,
                     add: false,
+                    remote: None,
                 };
                 self.copy_step(
                     stage_index,
@@ -204,20 +207,6 @@ impl Builder<'_, '_> {
                 )
             }
             Command::Add(c) => {
-                if let Some(url) = c
-                    .paths
-                    .sources
-                    .iter()
-                    .find(|w| w.text.contains("://") || w.text.starts_with("git@"))
-                {
-                    return Err(self.err_at(
-                        format!(
-                            "ADD from a URL or git repository ({}) is not supported yet",
-                            url.text
-                        ),
-                        span,
-                    ));
-                }
                 let a = CopyArgs {
                     sources: c.paths.sources.iter().map(|w| w.text.clone()).collect(),
                     inline: &c.paths.inline,
@@ -228,6 +217,10 @@ impl Builder<'_, '_> {
                     exclude: c.exclude.clone(),
                     parents: false,
                     add: c.unpack != Some(false),
+                    remote: Some(crate::remote::AddRemoteFlags {
+                        checksum: c.checksum.clone(),
+                        keep_git_dir: c.keep_git_dir,
+                    }),
                 };
                 self.copy_step(
                     stage_index,
@@ -280,7 +273,25 @@ impl Builder<'_, '_> {
             )
         };
         let mut sources = Vec::new();
+        // Scratch directories of fetched sources: alive until the copy.
+        let mut fetched = Vec::new();
         for src in &a.sources {
+            if let Some(flags) = &a.remote {
+                let remote = crate::remote::RemoteSource::parse(src)
+                    .map_err(|e| self.err_at(e.to_string(), span))?;
+                if let Some(remote) = remote {
+                    let f = crate::remote::fetch_add_source(self.backend.store(), &remote, flags)
+                        .map_err(|e| self.err_at(e.to_string(), span))?;
+                    fetched.push(f.scratch);
+                    sources.push(f.source);
+                    continue;
+                }
+                if flags.checksum.is_some() {
+                    return Err(
+                        self.err_at("checksum can't be specified for non-HTTP(S) sources", span)
+                    );
+                }
+            }
             let trees = match &view {
                 Some(v) => {
                     let rel = crate::context::clean_relative(src)
@@ -324,7 +335,11 @@ impl Builder<'_, '_> {
                             .unwrap_or_else(|_| base.clone())
                     })
                     .unwrap_or_default();
-                sources.push(Source { name, entries });
+                sources.push(Source {
+                    name,
+                    entries,
+                    fetched: false,
+                });
             }
         }
         let count = sources.len() + a.inline.len();
@@ -387,6 +402,7 @@ impl Builder<'_, '_> {
         }
         copy::apply(&step.rootfs, &plan).map_err(|e| self.err_at(e.to_string(), span))?;
         drop(view);
+        drop(fetched);
         self.commit(step, state, &inputs, n, t, created_by)
     }
 

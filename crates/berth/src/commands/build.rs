@@ -1,6 +1,7 @@
 //! `berth build`: the context (a directory, a tar or a Dockerfile on
-//! stdin), Docker's flags, BuildKit's progress on stderr (plain, or the
-//! live tty display), `-q`, `--iidfile` and `--output`.
+//! stdin, a git repository or an http(s) URL), Docker's flags, BuildKit's
+//! progress on stderr (plain, or the live tty display), `-q`, `--iidfile`
+//! and `--output`.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read};
@@ -108,12 +109,6 @@ pub fn build(engine: &mut Engine, args: &BuildArgs) -> Result<(), CliError> {
             )))
         }
     };
-    if args.context.contains("://") || args.context.starts_with("git@") {
-        return Err(CliError::failure(format!(
-            "unable to prepare context: remote contexts ({}) are not supported yet",
-            args.context
-        )));
-    }
     let stdin_dockerfile = args.file.as_deref() == Some("-");
     let mut dockerfile = match args.file.as_deref() {
         None => DockerfileSource::Default,
@@ -150,6 +145,21 @@ pub fn build(engine: &mut Engine, args: &BuildArgs) -> Result<(), CliError> {
             dockerfile = DockerfileSource::Bytes(buf);
             BuildContext::empty()
         }
+    } else if BuildContext::is_remote(&args.context) {
+        let scratch = engine
+            .store()
+            .scratch_dir("build-context")
+            .map_err(|e| CliError::failure(e.to_string()))?;
+        // BuildKit keeps a git context's .git on request only.
+        let keep_git_dir = key_values(&args.build_args, true)
+            .get("BUILDKIT_CONTEXT_KEEP_GIT_DIR")
+            .is_some_and(|v| matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True"));
+        let mut remote = BuildContext::remote(&args.context, scratch, keep_git_dir)
+            .map_err(|e| CliError::failure(format!("unable to prepare context: {e}")))?;
+        dockerfile = remote
+            .pick_dockerfile(dockerfile)
+            .map_err(|e| CliError::failure(e.to_string()))?;
+        remote.context
     } else {
         BuildContext::dir(args.context.as_ref()).map_err(|e| CliError::failure(e.to_string()))?
     };
