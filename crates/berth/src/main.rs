@@ -5,6 +5,7 @@ mod commands;
 mod exit;
 mod output;
 mod settings;
+mod signals;
 mod template;
 
 use std::process::ExitCode;
@@ -20,6 +21,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use exit::CliError;
 
 fn main() -> ExitCode {
+    signals::unignore();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return clap_error(e),

@@ -872,8 +872,9 @@ fn line_of(text: &str, needle: &str) -> usize {
 #[test]
 fn independent_stages_build_in_parallel() {
     let f = setup();
+    // RUN steps start with default signal dispositions (yes | head ends).
     let dockerfile = format!(
-        "FROM {BASE} AS left\nRUN sleep 2 && echo left > /l\n\
+        "FROM {BASE} AS left\nRUN sleep 2 && yes | head -c 8 >/dev/null && echo left > /l\n\
          FROM {BASE} AS right\nRUN sleep 2 && echo right > /r\n\
          FROM {BASE}\nCOPY --from=left /l /l\nCOPY --from=right /r /r\n"
     );

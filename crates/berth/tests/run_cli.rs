@@ -244,3 +244,27 @@ fn signals_to_berth_reach_the_container() {
     // The exit status is the container's.
     assert_eq!(child.wait().unwrap().code(), Some(3));
 }
+
+#[test]
+fn containers_start_with_default_signal_dispositions() {
+    // berth's own process ignores SIGPIPE (Rust's runtime does); its
+    // containers must not inherit that, or `yes | head` never ends.
+    let f = setup();
+    let (out, err, code) = run(
+        &f,
+        &[
+            "busybox",
+            "sh",
+            "-c",
+            "grep SigIgn /proc/self/status; yes | head -c 3",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let (mask, rest) = out.split_once('\n').unwrap();
+    let mask = u64::from_str_radix(mask.trim_start_matches("SigIgn:").trim(), 16).unwrap();
+    // SIGINT, SIGQUIT, SIGPIPE, SIGTERM (libcontainer leaves glibc's
+    // reserved real-time signals 32 and 33 ignored; nothing uses them).
+    let wanted_default = (1 << (2 - 1)) | (1 << (3 - 1)) | (1 << (13 - 1)) | (1 << (15 - 1));
+    assert_eq!(mask & wanted_default, 0, "SigIgn {mask:x}");
+    assert_eq!(rest, "y\ny");
+}
