@@ -185,7 +185,11 @@ fn foreground_run_keeps_the_container_unless_rm() {
     assert_eq!(code(&out), 127);
     assert_eq!(inspect(&f, "bad", "{{.State.Status}}"), "created");
     assert_eq!(inspect(&f, "bad", "{{.State.ExitCode}}"), "127");
-    // container prune removes the stopped ones.
+    // container prune asks first (and stdin is no terminal here), then
+    // removes the stopped ones.
+    let unconfirmed = f.berth(&["container", "prune"]);
+    assert!(stderr(&unconfirmed).contains("WARNING! This will remove all stopped containers."));
+    assert!(!f.ok(&["ps", "-aq"]).trim().is_empty());
     let pruned = f.ok(&["container", "prune", "-f"]);
     assert!(pruned.contains("Deleted Containers:"), "{pruned}");
     assert!(f.ok(&["ps", "-aq"]).trim().is_empty());

@@ -136,7 +136,14 @@ pub fn rename(engine: &mut Engine, args: &RenameArgs) -> Result<(), CliError> {
     engine.rename_container(&c, &args.new_name).map_err(fail)
 }
 
-pub fn prune(engine: &mut Engine, _args: &ForceArgs) -> Result<(), CliError> {
+pub fn prune(engine: &mut Engine, args: &ForceArgs) -> Result<(), CliError> {
+    if !args.force
+        && !crate::commands::system::confirm_prune(
+            "WARNING! This will remove all stopped containers.",
+        )
+    {
+        return Ok(());
+    }
     let removed = engine.prune_containers().map_err(fail)?;
     if !removed.is_empty() {
         println!("Deleted Containers:");
