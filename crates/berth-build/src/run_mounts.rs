@@ -774,13 +774,7 @@ fn open_cache(
         .create(&base)
         .map_err(|e| Error::io(base.display(), e))?;
     let lock_path = base.join("lock");
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&lock_path)
-        .map_err(|e| Error::io(lock_path.display(), e))?;
+    let lock = open_lock(&lock_path)?;
     let op = match m.sharing {
         Sharing::Shared => FlockOperation::LockShared,
         Sharing::Locked => FlockOperation::LockExclusive,
@@ -813,6 +807,17 @@ fn open_cache(
     Ok(data)
 }
 
+/// A cache mount's lock file, created when missing.
+fn open_lock(path: &Path) -> Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::io(path.display(), e))
+}
+
 /// Empties every cache mount no build is using (their contents leave
 /// at once: renamed under `tmp/`, then deleted); a build that opens one
 /// afterwards starts it afresh. Returns how many were removed. For
@@ -832,13 +837,7 @@ pub fn remove_cache_mounts(store: &Store) -> Result<usize> {
             continue;
         }
         let lock_path = base.join("lock");
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&lock_path)
-            .map_err(|e| Error::io(lock_path.display(), e))?;
+        let lock = open_lock(&lock_path)?;
         match rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
             Err(rustix::io::Errno::WOULDBLOCK) => continue,

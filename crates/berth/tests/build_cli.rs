@@ -6,33 +6,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+use common::build::*;
 use common::*;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
-
-const BASE: &str = "localbase/busybox:1";
-
-fn setup() -> Fixture {
-    let f = Fixture::new();
-    let rootfs = busybox_rootfs(f.dir.path());
-    f.ok(&["import", rootfs.to_str().unwrap(), BASE]);
-    f
-}
-
-/// A context directory with `files` (path, content) and a Dockerfile.
-fn context(f: &Fixture, name: &str, dockerfile: &str, files: &[(&str, &str)]) -> PathBuf {
-    let dir = f.dir.path().join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
-    for (path, content) in files {
-        let p = dir.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
-    }
-    dir
-}
 
 struct Built {
     stdout: String,
@@ -65,48 +44,9 @@ fn inspect(f: &Fixture, image: &str) -> Value {
     v[0].clone()
 }
 
-fn sh(f: &Fixture, image: &str, script: &str) -> String {
-    let out = f.berth(&[
-        "run",
-        "--rm",
-        "--entrypoint",
-        "/bin/sh",
-        image,
-        "-c",
-        script,
-    ]);
-    assert!(out.status.success(), "{script}: {}", stderr(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn cached_count(stderr: &str) -> usize {
-    stderr.lines().filter(|l| l.ends_with(" CACHED")).count()
-}
-
-/// No step directory or mount left, and a clean store.
-fn assert_nothing_left(f: &Fixture) {
-    for dir in ["containers", "steps"] {
-        let left: Vec<_> = std::fs::read_dir(f.root().join(dir))
-            .map(|d| d.collect())
-            .unwrap_or_default();
-        assert!(left.is_empty(), "{dir}: {left:?}");
-    }
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(
-        !mounts.contains(&f.root().display().to_string()),
-        "a mount is left under the store"
-    );
-    let check = f.berth(&["system", "check"]);
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
-}
-
 #[test]
 fn seed_workflow_builds_an_image_that_runs() {
-    let f = setup();
+    let f = build_fixture();
     let ctx = context(
         &f,
         "seed",
@@ -184,7 +124,7 @@ fn seed_workflow_builds_an_image_that_runs() {
 
 #[test]
 fn instructions_follow_docker_semantics() {
-    let f = setup();
+    let f = build_fixture();
     let dockerfile = format!(
         r#"ARG GLOBAL=g1
 FROM {BASE}
@@ -280,7 +220,7 @@ EXPOSE 80 8000-8001/udp
 
 #[test]
 fn multi_stage_copy_from_whiteouts_and_target() {
-    let f = setup();
+    let f = build_fixture();
     let dockerfile = format!(
         "FROM {BASE} AS build\nRUN mkdir /out && echo artifact > /out/a && echo x > /out/b\n\
          RUN rm /bin/vi /out/b && rm -r /etc/init.d 2>/dev/null; true\n\
@@ -326,7 +266,7 @@ fn multi_stage_copy_from_whiteouts_and_target() {
 
 #[test]
 fn copy_and_add_rules() {
-    let f = setup();
+    let f = build_fixture();
     let ctx = context(
         &f,
         "copy",
@@ -413,7 +353,7 @@ fn copy_and_add_rules() {
 
 #[test]
 fn cache_hits_and_misses() {
-    let f = setup();
+    let f = build_fixture();
     let dockerfile = format!(
         "FROM {BASE}\nARG V=1\nCOPY app.txt /app/\nRUN cat /app/app.txt > /copy && echo $V >> /copy\nCMD [\"cat\", \"/copy\"]\n"
     );
@@ -544,7 +484,7 @@ fn reproducible_with_source_date_epoch() {
 
 #[test]
 fn failures_are_reported_with_the_step() {
-    let f = setup();
+    let f = build_fixture();
     let ctx = context(
         &f,
         "fail",
@@ -602,7 +542,7 @@ fn failures_are_reported_with_the_step() {
 
 #[test]
 fn hostile_contexts_stay_inside() {
-    let f = setup();
+    let f = build_fixture();
     let ctx = context(&f, "hostile", &format!("FROM {BASE}\nCOPY . /ctx/\n"), &[]);
     std::os::unix::fs::symlink("/etc/shadow", ctx.join("shadow")).unwrap();
     build_ok(&f, &ctx, &["-t", "hostile"]);
@@ -635,7 +575,7 @@ fn hostile_contexts_stay_inside() {
 
 #[test]
 fn stdin_contexts_and_output_flags() {
-    let f = setup();
+    let f = build_fixture();
     // A Dockerfile alone on stdin.
     let out = f.berth_stdin(
         &["build", "-q", "-t", "fromstdin", "-"],
@@ -718,7 +658,7 @@ fn step_processes(f: &Fixture) -> Vec<i32> {
 
 #[test]
 fn a_killed_build_leaves_a_clean_store() {
-    let f = setup();
+    let f = build_fixture();
     let ctx = context(
         &f,
         "killed",
@@ -780,7 +720,7 @@ fn a_killed_build_leaves_a_clean_store() {
 
 #[test]
 fn onbuild_triggers_and_run_networks() {
-    let f = setup();
+    let f = build_fixture();
     let ctx = context(
         &f,
         "parent",
@@ -840,7 +780,7 @@ fn onbuild_triggers_and_run_networks() {
 
 #[test]
 fn heredocs_parents_and_maintainer() {
-    let f = setup();
+    let f = build_fixture();
     let dockerfile = format!(
         "FROM {BASE}\nMAINTAINER someone@example.com\n\
          RUN <<EOF\necho plain > /plain.out\nEOF\n\
@@ -871,7 +811,7 @@ fn line_of(text: &str, needle: &str) -> usize {
 
 #[test]
 fn independent_stages_build_in_parallel() {
-    let f = setup();
+    let f = build_fixture();
     // RUN steps start with default signal dispositions (yes | head ends).
     let dockerfile = format!(
         "FROM {BASE} AS left\nRUN sleep 2 && yes | head -c 8 >/dev/null && echo left > /l\n\

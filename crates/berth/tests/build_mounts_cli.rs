@@ -8,33 +8,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+use common::build::*;
 use common::*;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Output;
-
-const BASE: &str = "localbase/busybox:1";
-
-fn setup() -> Fixture {
-    let f = Fixture::new();
-    let rootfs = busybox_rootfs(f.dir.path());
-    f.ok(&["import", rootfs.to_str().unwrap(), BASE]);
-    f
-}
-
-/// A context directory with `files` (path, content) and a Dockerfile.
-fn context(f: &Fixture, name: &str, dockerfile: &str, files: &[(&str, &str)]) -> PathBuf {
-    let dir = f.dir.path().join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
-    for (path, content) in files {
-        let p = dir.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
-    }
-    dir
-}
 
 fn build(f: &Fixture, ctx: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = f.command();
@@ -49,43 +28,6 @@ fn build_ok(f: &Fixture, ctx: &Path, args: &[&str]) -> String {
     let out = build(f, ctx, args, &[]);
     assert!(out.status.success(), "build failed:\n{}", stderr(&out));
     stderr(&out)
-}
-
-fn sh(f: &Fixture, image: &str, script: &str) -> String {
-    let out = f.berth(&[
-        "run",
-        "--rm",
-        "--entrypoint",
-        "/bin/sh",
-        image,
-        "-c",
-        script,
-    ]);
-    assert!(out.status.success(), "{script}: {}", stderr(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn cached_count(stderr: &str) -> usize {
-    stderr.lines().filter(|l| l.ends_with(" CACHED")).count()
-}
-
-/// No step directory or mount left, and a clean store.
-fn assert_nothing_left(f: &Fixture) {
-    let left: Vec<_> = std::fs::read_dir(f.root().join("steps"))
-        .map(|d| d.collect())
-        .unwrap_or_default();
-    assert!(left.is_empty(), "steps: {left:?}");
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(
-        !mounts.contains(&f.root().display().to_string()),
-        "a mount is left under the store"
-    );
-    let check = f.berth(&["system", "check"]);
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
 }
 
 /// The bytes of `data`, gunzipped when it is gzip.
@@ -120,7 +62,7 @@ fn files_holding(dir: &Path, needle: &[u8], found: &mut Vec<PathBuf>) {
 
 #[test]
 fn cache_mounts_persist_between_builds_and_stay_out_of_images() {
-    let f = setup();
+    let f = build_fixture();
     let first = context(
         &f,
         "cache1",
@@ -174,7 +116,7 @@ fn cache_mounts_persist_between_builds_and_stay_out_of_images() {
 
 #[test]
 fn bind_mounts_read_the_context_and_discard_writes() {
-    let f = setup();
+    let f = build_fixture();
     let ctx = context(
         &f,
         "bind",
@@ -245,7 +187,7 @@ fn bind_mounts_read_the_context_and_discard_writes() {
 
 #[test]
 fn bind_mounts_from_another_stage() {
-    let f = setup();
+    let f = build_fixture();
     let ctx = context(
         &f,
         "stages",
@@ -272,7 +214,7 @@ fn bind_mounts_from_another_stage() {
 
 #[test]
 fn bind_sources_never_leave_the_context() {
-    let f = setup();
+    let f = build_fixture();
     std::fs::write(f.dir.path().join("outside.txt"), "outside\n").unwrap();
     let ctx = context(
         &f,
@@ -302,7 +244,7 @@ fn bind_sources_never_leave_the_context() {
 
 #[test]
 fn secrets_are_readable_in_run_and_stored_nowhere() {
-    let f = setup();
+    let f = build_fixture();
     const SECRET: &str = "s3cr3t-value-one";
     let secret = f.dir.path().join("token.txt");
     std::fs::write(&secret, SECRET).unwrap();
@@ -367,7 +309,7 @@ fn secrets_are_readable_in_run_and_stored_nowhere() {
 
 #[test]
 fn env_secrets_and_missing_secrets() {
-    let f = setup();
+    let f = build_fixture();
     let ctx = context(
         &f,
         "env-secret",
@@ -437,7 +379,7 @@ fn env_secrets_and_missing_secrets() {
 
 #[test]
 fn tmpfs_mounts() {
-    let f = setup();
+    let f = build_fixture();
     let ctx = context(
         &f,
         "tmpfs",
@@ -507,7 +449,7 @@ fn wait_for(path: &Path) {
 
 #[test]
 fn cache_sharing_locked_waits_and_private_gets_its_own() {
-    let f = setup();
+    let f = build_fixture();
     let data = f.root().join("build-mounts/gate/data");
     let holder = context(
         &f,
@@ -556,7 +498,7 @@ fn cache_sharing_locked_waits_and_private_gets_its_own() {
 
 #[test]
 fn a_killed_build_leaves_no_mount_and_no_secret() {
-    let f = setup();
+    let f = build_fixture();
     const SECRET: &str = "killed-build-secret-9";
     let secret = f.dir.path().join("secret.txt");
     std::fs::write(&secret, SECRET).unwrap();
@@ -600,7 +542,7 @@ fn a_killed_build_leaves_no_mount_and_no_secret() {
 
 #[test]
 fn secrets_reach_stages_built_in_parallel() {
-    let f = setup();
+    let f = build_fixture();
     let ctx = context(
         &f,
         "parallel",

@@ -9,21 +9,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+use common::build::*;
 use common::*;
 
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-const BASE: &str = "localbase/busybox:1";
 const HTTP: &str = "http://127.0.0.1:8000";
-
-fn setup() -> Fixture {
-    let f = Fixture::new();
-    let rootfs = busybox_rootfs(f.dir.path());
-    f.ok(&["import", rootfs.to_str().unwrap(), BASE]);
-    f
-}
 
 fn run_sh(dir: &Path, script: &str) -> String {
     let out = Command::new("sh")
@@ -196,35 +189,6 @@ fn build_err(f: &Fixture, args: &[&str], wanted: &str) -> Built {
     b
 }
 
-fn sh(f: &Fixture, image: &str, script: &str) -> String {
-    let out = f.berth(&[
-        "run",
-        "--rm",
-        "--entrypoint",
-        "/bin/sh",
-        image,
-        "-c",
-        script,
-    ]);
-    assert!(out.status.success(), "{script}: {}", stderr(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn cached_count(stderr: &str) -> usize {
-    stderr.lines().filter(|l| l.ends_with(" CACHED")).count()
-}
-
-/// A context directory with a Dockerfile and files.
-fn context(f: &Fixture, name: &str, dockerfile: &str, files: &[(&str, &str)]) -> PathBuf {
-    let dir = f.dir.path().join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
-    for (path, content) in files {
-        std::fs::write(dir.join(path), content).unwrap();
-    }
-    dir
-}
-
 /// Scratch directories left in the store's tmp/.
 fn scratch_left(f: &Fixture) -> Vec<String> {
     std::fs::read_dir(f.root().join("tmp"))
@@ -238,7 +202,7 @@ fn scratch_left(f: &Fixture) -> Vec<String> {
 
 #[test]
 fn git_contexts_with_refs_and_subdirs() {
-    let f = setup();
+    let f = build_fixture();
     let srv = f.dir.path().join("srv");
     let repo = make_repo(&srv);
     let _http = serve_http(&f, &srv);
@@ -307,7 +271,7 @@ fn git_contexts_with_refs_and_subdirs() {
 
 #[test]
 fn git_protocol_fetches_shallow() {
-    let f = setup();
+    let f = build_fixture();
     let srv = f.dir.path().join("srv");
     let repo = make_repo(&srv);
     let _git = serve_git(&f, &srv);
@@ -360,7 +324,7 @@ fn git_protocol_fetches_shallow() {
 
 #[test]
 fn hostile_git_refs_and_subdirs_are_refused() {
-    let f = setup();
+    let f = build_fixture();
     let srv = f.dir.path().join("srv");
     make_repo(&srv);
     let _http = serve_http(&f, &srv);
@@ -415,7 +379,7 @@ fn hostile_git_refs_and_subdirs_are_refused() {
 
 #[test]
 fn tarball_and_dockerfile_url_contexts() {
-    let f = setup();
+    let f = build_fixture();
     let srv = f.dir.path().join("srv");
     std::fs::create_dir_all(&srv).unwrap();
     let src = context(
@@ -461,7 +425,7 @@ fn tarball_and_dockerfile_url_contexts() {
 
 #[test]
 fn add_of_urls() {
-    let f = setup();
+    let f = build_fixture();
     let srv = f.dir.path().join("srv");
     std::fs::create_dir_all(srv.join("files")).unwrap();
     std::fs::write(srv.join("files/hello.txt"), "hello\n").unwrap();
@@ -551,7 +515,7 @@ fn add_of_urls() {
 
 #[test]
 fn add_extracts_bzip2_and_xz() {
-    let f = setup();
+    let f = build_fixture();
     let ctx = context(
         &f,
         "archives",
@@ -579,7 +543,7 @@ fn add_extracts_bzip2_and_xz() {
 
 #[test]
 fn https_with_the_system_ca_bundle() {
-    let f = setup();
+    let f = build_fixture();
     let dir = f.dir.path().join("tls");
     let srv = dir.join("srv");
     std::fs::create_dir_all(&srv).unwrap();
