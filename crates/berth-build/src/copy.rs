@@ -172,7 +172,8 @@ pub(crate) fn mkdir_in_root(root: &Path, path: &str, owner: Option<(u32, u32)>) 
     create_dirs(root, path, &Attrs { owner, mode: None })
 }
 
-fn chown(path: &Path, uid: u32, gid: u32) -> Result<()> {
+/// Changes a path's owner, never through a final symlink.
+pub(crate) fn chown(path: &Path, uid: u32, gid: u32) -> Result<()> {
     rustix::fs::chownat(
         CWD,
         path,

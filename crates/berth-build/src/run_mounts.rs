@@ -726,14 +726,7 @@ fn fill_dir(root: &Path, entries: &[SourceEntry], name: &str) -> Result<PathBuf>
 }
 
 fn set_owner_mode(path: &Path, uid: u32, gid: u32, mode: u32) -> Result<()> {
-    rustix::fs::chownat(
-        CWD,
-        path,
-        Some(rustix::fs::Uid::from_raw(uid)),
-        Some(rustix::fs::Gid::from_raw(gid)),
-        AtFlags::SYMLINK_NOFOLLOW,
-    )
-    .map_err(|e| Error::io(path.display(), e.into()))?;
+    copy::chown(path, uid, gid)?;
     rustix::fs::chmod(path, rustix::fs::Mode::from_raw_mode(mode))
         .map_err(|e| Error::io(path.display(), e.into()))
 }
