@@ -99,9 +99,11 @@ impl StepDir {
     ) -> Result<Option<Committed>> {
         self.unmount()?;
         let ingest = store.content().ingest(None)?;
+        let gz = berth_fs::ParallelGzWriter::new(ingest, LAYER_GZIP_LEVEL)
+            .map_err(|e| Error::io("gzip threads", e))?;
         let tee = Tee {
             hasher: DigestWriter::sha256(),
-            gz: berth_fs::gzip_writer(ingest, LAYER_GZIP_LEVEL),
+            gz,
         };
         let opts = berth_fs::TarOptions {
             source_date_epoch,

@@ -56,6 +56,7 @@ pub mod atomic;
 pub mod compress;
 pub mod diff;
 pub mod error;
+pub mod parallel_gzip;
 pub mod resolve;
 
 pub use apply::{
@@ -68,4 +69,5 @@ pub use compress::{
 };
 pub use diff::{diff_overlay_upper, tar_dir, TarOptions, TarStats};
 pub use error::{Error, ErrorKind, Result};
+pub use parallel_gzip::ParallelGzWriter;
 pub use resolve::{read_in_root, resolve_in_root, ResolveMethod, ResolveOptions, MAX_SYMLINK_HOPS};
