@@ -146,6 +146,7 @@ fn run_engine_command(
         Command::Container(ContainerCommand::Inspect(a)) => containers::inspect(engine, a, false),
         Command::Container(ContainerCommand::Prune(a)) => containers::prune(engine, a),
         Command::Build(a) => commands::build::build(engine, a),
+        Command::Builder(cli::BuilderCommand::Prune(a)) => commands::builder::prune(engine, a),
         Command::System(SystemCommand::Check) => commands::system::check(engine),
         Command::System(SystemCommand::Df) => commands::system::df(engine),
         Command::Network(cmd) => commands::network::run(engine, cmd),

@@ -40,6 +40,10 @@ pub fn df(engine: &Engine) -> Result<(), CliError> {
         .map_err(|e| CliError::failure(e.to_string()))?;
     let percent = |part: u64, whole: u64| part.saturating_mul(100).checked_div(whole).unwrap_or(0);
     let active = usage.images - usage.dangling_images;
+    let cache = engine
+        .store()
+        .build_cache_usage()
+        .map_err(|e| CliError::failure(e.to_string()))?;
     let rows = vec![
         vec![
             "Images".to_string(),
@@ -66,12 +70,13 @@ pub fn df(engine: &Engine) -> Result<(), CliError> {
             "0B".into(),
             "0B".into(),
         ],
+        // Docker shows no percentage for the build cache.
         vec![
             "Build Cache".into(),
-            "0".into(),
-            "0".into(),
-            "0B".into(),
-            "0B".into(),
+            cache.records.to_string(),
+            cache.active.to_string(),
+            human_size(cache.bytes),
+            human_size(cache.reclaimable),
         ],
     ];
     print!(
