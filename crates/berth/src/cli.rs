@@ -327,6 +327,18 @@ pub enum SystemCommand {
     Df,
     /// Display system-wide information
     Info,
+    /// Remove unused data
+    Prune(SystemPruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SystemPruneArgs {
+    /// Remove all unused images and all build cache, not just dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -49,7 +49,12 @@ fn rmi_keeps_the_build_cache_and_builder_prune_all_drops_it() {
     let f = build_fixture();
     let ctx = two_stage(&f);
     assert_eq!(cached_count(&build_ok(&f, &ctx, &["-t", "app"])), 0);
-    let other = context(&f, "other", &format!("FROM {BASE}\nRUN echo other > /o\n"), &[]);
+    let other = context(
+        &f,
+        "other",
+        &format!("FROM {BASE}\nRUN echo other > /o\n"),
+        &[],
+    );
     build_ok(&f, &other, &["-t", "other"]);
     // Deleting an image runs a GC at once.
     let rmi = f.ok(&["rmi", "other"]);
@@ -76,7 +81,11 @@ fn rmi_keeps_the_build_cache_and_builder_prune_all_drops_it() {
         pruned.starts_with("Deleted build cache objects:\n"),
         "{pruned}"
     );
-    assert_eq!(pruned.lines().filter(|l| l.len() == 64).count(), 4, "{pruned}");
+    assert_eq!(
+        pruned.lines().filter(|l| l.len() == 64).count(),
+        4,
+        "{pruned}"
+    );
     assert!(pruned.contains("\nTotal reclaimed space: "), "{pruned}");
     assert!(!pruned.ends_with(" 0B\n"), "content freed: {pruned}");
     assert_eq!(df_build_cache(&f), (0, 0));
@@ -109,4 +118,32 @@ fn builder_prune_without_all_removes_only_dangling_cache() {
     // holds, is still cached.
     let again = build_ok(&f, &ctx, &["-t", "app"]);
     assert_eq!(cached_count(&again), 1, "{again}");
+}
+
+#[test]
+fn system_prune_removes_the_build_cache_too() {
+    let f = build_fixture();
+    let ctx = two_stage(&f);
+    build_ok(&f, &ctx, &["-t", "app"]);
+    assert_eq!(df_build_cache(&f), (3, 1));
+
+    let declined = f.berth_stdin(&["system", "prune"], Some(b"n\n"));
+    assert!(
+        stderr(&declined).contains("  - all dangling images\n  - unused build cache\n"),
+        "{}",
+        stderr(&declined)
+    );
+    assert_eq!(df_build_cache(&f), (3, 1));
+
+    let out = f.ok(&["system", "prune", "-f"]);
+    assert!(out.contains("Deleted build cache objects:\n"), "{out}");
+    assert_eq!(df_build_cache(&f), (1, 1));
+    assert_nothing_left(&f);
+
+    // -a: every image without a container, and all build cache.
+    let out = f.ok(&["system", "prune", "-a", "-f"]);
+    assert!(out.contains("Deleted Images:\n"), "{out}");
+    assert_eq!(df_build_cache(&f), (0, 0));
+    assert_eq!(f.ok(&["images", "-q"]), "");
+    assert_nothing_left(&f);
 }
