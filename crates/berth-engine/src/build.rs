@@ -5,10 +5,10 @@ use std::io::Write;
 
 use berth_build::{BuildOptions, BuildOutput, Context, ImageBackend};
 use berth_oci::{Digest, ImageConfig};
-use berth_store::{LayerRecord, Store};
+use berth_store::{BuildCachePruneOptions, BuildCachePruned, LayerRecord, Store};
 
 use crate::export::BuildExport;
-use crate::images::{parse_tag_reference, NewImage};
+use crate::images::{parse_tag_reference, NewImage, IMMEDIATE_GC};
 use crate::time::now;
 use crate::{Engine, Error, Result};
 
@@ -112,5 +112,16 @@ impl Engine {
     ) -> Result<()> {
         berth_build::build_for_parent(self, context, options, progress)?;
         Ok(())
+    }
+
+    /// `berth builder prune`: removes the build cache records `opts`
+    /// selects and frees what only they held, at once; with `all`, also
+    /// empties the RUN cache mounts no build is using.
+    pub fn prune_build_cache(&mut self, opts: BuildCachePruneOptions) -> Result<BuildCachePruned> {
+        let pruned = self.store.prune_build_cache(opts, IMMEDIATE_GC)?;
+        if opts.all {
+            berth_build::remove_cache_mounts(&self.store)?;
+        }
+        Ok(pruned)
     }
 }

@@ -86,7 +86,7 @@ pub struct HistoryRow {
 
 /// GC after removing images frees their content at once, as Docker does;
 /// content of operations in progress is protected by their leases.
-const IMMEDIATE_GC: GcOptions = GcOptions {
+pub(crate) const IMMEDIATE_GC: GcOptions = GcOptions {
     grace: std::time::Duration::ZERO,
 };
 

@@ -36,6 +36,7 @@ pub use berth_build::{
     BuildNetwork, BuildOptions, BuildOutput, Context as BuildContext, DockerfileSource,
     ProgressMode, StageWorkers, WorkerTask,
 };
+pub use berth_store::{BuildCachePruneOptions, BuildCachePruned, BuildCacheUsage};
 pub use build::BuildRequest;
 pub use error::{Error, Result};
 pub use export::{BuildExport, ExportDest};

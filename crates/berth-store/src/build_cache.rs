@@ -4,8 +4,10 @@
 //! build context files keyed by their stat, so that a no-op rebuild reads
 //! no file twice.
 //!
-//! GC does not follow cache records: a record whose blob or snapshot was
-//! collected is a miss (the builder checks before it reuses one).
+//! Cache records are GC roots (their blob and their chain's snapshots), so
+//! removing images keeps the build cache, as Docker does; only
+//! `berth builder prune` drops records. A record whose blob or snapshot is
+//! gone anyway is a miss (the builder checks before it reuses one).
 
 use berth_oci::Digest;
 use rusqlite::{params, OptionalExtension};
@@ -25,6 +27,18 @@ pub struct CacheRecord {
     pub size: u64,
     /// RFC 3339 time the step first ran (its history entry's `created`).
     pub created: String,
+}
+
+/// What `builder prune` and `system df` need of a cache record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheEntry {
+    pub key: Digest,
+    pub chain_id: Digest,
+    pub blob: Digest,
+    /// Blob size.
+    pub size: u64,
+    /// Unix seconds the record was last written or hit.
+    pub last_used: i64,
 }
 
 /// Most context checksums kept; older ones are dropped beyond it.
@@ -121,6 +135,42 @@ impl Metadata {
                 |r| r.get::<_, String>(0),
             )
             .optional()?)
+    }
+
+    /// Every cache record, least recently used first.
+    pub fn cache_entries(&self) -> Result<Vec<CacheEntry>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT key, chain_id, blob, size, last_used FROM build_cache
+             ORDER BY last_used, key",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(CacheEntry {
+                    key: digest(r.get(0)?)?,
+                    chain_id: digest(r.get(1)?)?,
+                    blob: digest(r.get(2)?)?,
+                    size: r.get::<_, i64>(3)?.max(0) as u64,
+                    last_used: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Removes the records of `keys` (one transaction); returns how many
+    /// were there.
+    pub fn delete_cache_records(&mut self, keys: &[Digest]) -> Result<usize> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        self.write(|tx| {
+            let mut stmt = tx.prepare_cached("DELETE FROM build_cache WHERE key = ?1")?;
+            let mut n = 0;
+            for key in keys {
+                n += stmt.execute(params![key.to_string()])?;
+            }
+            Ok(n)
+        })
     }
 
     /// Removes every build cache record; returns how many.

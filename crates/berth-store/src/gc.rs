@@ -2,7 +2,9 @@
 //!
 //! The roots are every image record (tagged or not: dropping untagged images
 //! is the prune policy's decision, made by [`Store::remove_image`] before a
-//! GC) and every unexpired lease. An image reaches its config blob, its
+//! GC), every build cache record (its blob and its chain's snapshots: only
+//! [`Store::prune_build_cache`] drops those, as `docker builder prune` does)
+//! and every unexpired lease. An image reaches its config blob, its
 //! manifest blob and its layer blobs, and the snapshots of its chain IDs; a
 //! snapshot reaches its parents. Whatever is left is removed: blobs,
 //! committed snapshots (children before parents) and the `layers` rows of
@@ -83,23 +85,25 @@ pub struct DiskUsage {
     /// Recorded sizes of every committed snapshot.
     pub snapshot_bytes: u64,
     /// Bytes a GC would free once the dangling images were removed: blobs
-    /// and snapshots no tagged image and no lease reaches.
+    /// and snapshots no tagged image, no build cache record and no lease
+    /// reaches.
     pub reclaimable: u64,
 }
 
 /// Blobs and snapshots (by chain ID) reachable from the roots.
 #[derive(Debug, Default)]
-struct Reachable {
-    blobs: HashSet<Digest>,
-    snapshots: HashSet<Digest>,
+pub(crate) struct Reachable {
+    pub(crate) blobs: HashSet<Digest>,
+    pub(crate) snapshots: HashSet<Digest>,
 }
 
 /// Which images count as roots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Roots {
+pub(crate) enum Roots {
     AllImages,
     TaggedImages,
-    /// No images, no leases: only what images reach (for `image_bytes`).
+    /// No images, no build cache, no leases: only what images reach (for
+    /// `image_bytes`).
     ImagesOnly,
 }
 
@@ -265,7 +269,12 @@ impl Store {
     }
 
     /// What the roots reach. `rows` are the snapshot rows, for parents.
-    fn reachable(&self, roots: Roots, rows: &[SnapshotRow], now: SystemTime) -> Result<Reachable> {
+    pub(crate) fn reachable(
+        &self,
+        roots: Roots,
+        rows: &[SnapshotRow],
+        now: SystemTime,
+    ) -> Result<Reachable> {
         let mut reach = Reachable::default();
         let images = match roots {
             Roots::AllImages | Roots::ImagesOnly => self.meta().image_ids()?,
@@ -292,6 +301,10 @@ impl Store {
             reach.snapshots.extend(chain_ids(&diff_ids));
         }
         if roots != Roots::ImagesOnly {
+            for entry in self.meta().cache_entries()? {
+                reach.blobs.insert(entry.blob);
+                reach.snapshots.insert(entry.chain_id);
+            }
             let now = unix_seconds(now);
             for key in self.meta().leased("blob", now)? {
                 match key.parse::<Digest>() {
@@ -373,7 +386,7 @@ fn is_recent(path: &Path, now: SystemTime, grace: Duration) -> bool {
     }
 }
 
-fn unix_seconds(t: SystemTime) -> i64 {
+pub(crate) fn unix_seconds(t: SystemTime) -> i64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

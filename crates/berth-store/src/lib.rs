@@ -15,6 +15,7 @@
 //! ```
 
 mod build_cache;
+mod cache_prune;
 mod check;
 mod containers;
 mod content;
@@ -31,7 +32,8 @@ mod volumes;
 use std::path::{Path, PathBuf};
 
 pub use berth_oci::{Digest, ErrorKind};
-pub use build_cache::{CacheRecord, MAX_CONTEXT_SUMS};
+pub use build_cache::{CacheEntry, CacheRecord, MAX_CONTEXT_SUMS};
+pub use cache_prune::{BuildCachePruneOptions, BuildCachePruned, BuildCacheUsage};
 pub use check::{CheckReport, Fault, FaultKind};
 pub use containers::ContainerRecord;
 pub use content::{BlobFault, ContentStore, Ingest};

@@ -7,7 +7,10 @@ use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
 use berth_oci::chain_ids;
-use berth_store::{Digest, Error, GcOptions, ImageRecord, Store, DEFAULT_GRACE};
+use berth_store::{
+    BuildCachePruneOptions, CacheRecord, Digest, Error, GcOptions, ImageRecord, Store,
+    DEFAULT_GRACE,
+};
 
 mod common;
 use common::*;
@@ -307,4 +310,101 @@ fn an_unpack_in_progress_keeps_the_snapshot_it_stacks_on() {
     let report = f.store.gc(NOW_GC).unwrap();
     assert_eq!(report.snapshots_removed, 1, "only b's top goes: {report:?}");
     assert_eq!(chains(&f.store), a_chain.iter().cloned().collect());
+}
+
+/// A build cache record of `layer` stacked on `parent` (a chain ID), with
+/// its snapshot, last used at `last_used`.
+fn cache_record(
+    store: &mut Store,
+    seed: &str,
+    parent: &Digest,
+    layer: &(Digest, Digest),
+    last_used: i64,
+) -> CacheRecord {
+    let (diff_id, blob) = layer;
+    // A chain's first ID is its first diff ID, so this is parent + layer.
+    let chain = chain_ids(&[parent.clone(), diff_id.clone()])[1].clone();
+    store
+        .unpack_layer(&chain, Some(parent), diff_id, blob)
+        .unwrap();
+    let record = CacheRecord {
+        key: Digest::sha256_of(seed.as_bytes()),
+        inputs: format!("{{\"seed\":\"{seed}\"}}"),
+        chain_id: chain,
+        diff_id: diff_id.clone(),
+        blob: blob.clone(),
+        media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+        size: store.content().size(blob).unwrap().unwrap(),
+        created: "2024-01-01T00:00:00Z".into(),
+    };
+    store
+        .meta_mut()
+        .put_cache_record(&record, last_used)
+        .unwrap();
+    record
+}
+
+#[test]
+fn build_cache_records_are_roots_until_pruned() {
+    let mut f = fixture();
+    let base_chain = image_chains(&f.a)[0].clone();
+    // A dangling record (an intermediate stage's layer no image has) and
+    // one whose layer image b uses.
+    let stage = layer(&f.store, f.tmp.path(), &[("build/out", "compiled\n")]);
+    let dangling = cache_record(&mut f.store, "stage", &base_chain, &stage, 100);
+    let b_layer = (f.b.layers[1].diff_id.clone(), f.b.layers[1].blob.clone());
+    let used = cache_record(&mut f.store, "b-step", &base_chain, &b_layer, 200);
+
+    // Removing image a (and b's tag) keeps what the cache holds.
+    for tag in ["example/a:latest", "example/b:latest"] {
+        f.store.meta_mut().remove_tag(tag).unwrap();
+    }
+    f.store.remove_image(&f.a.id).unwrap();
+    f.store.gc(NOW_GC).unwrap();
+    assert!(blobs(&f.store).contains(&stage.1));
+    let kept = chains(&f.store);
+    assert!(kept.contains(&dangling.chain_id) && kept.contains(&base_chain));
+    assert!(f.store.check().unwrap().is_clean());
+
+    let usage = f.store.build_cache_usage().unwrap();
+    assert_eq!((usage.records, usage.active), (2, 1), "{usage:?}");
+    assert!(usage.reclaimable > 0 && usage.reclaimable < usage.bytes);
+
+    // Records unused for longer than their age: none.
+    let recent = BuildCachePruneOptions {
+        unused_for: Some(Duration::from_secs(1_000_000_000_000)),
+        ..BuildCachePruneOptions::default()
+    };
+    assert!(f
+        .store
+        .prune_build_cache(recent, NOW_GC)
+        .unwrap()
+        .removed
+        .is_empty());
+
+    // Dangling only: the stage record goes, and its content with it.
+    let pruned = f
+        .store
+        .prune_build_cache(BuildCachePruneOptions::default(), NOW_GC)
+        .unwrap();
+    assert_eq!(pruned.removed, vec![dangling.key.clone()]);
+    assert!(pruned.gc.bytes_freed() > 0);
+    assert!(!blobs(&f.store).contains(&stage.1));
+    assert!(!chains(&f.store).contains(&dangling.chain_id));
+    assert!(f.store.meta().cache_record(&used.key).unwrap().is_some());
+
+    // All: the other record goes; b (untagged but recorded) keeps its layer.
+    let all = BuildCachePruneOptions {
+        all: true,
+        ..BuildCachePruneOptions::default()
+    };
+    let pruned = f.store.prune_build_cache(all, NOW_GC).unwrap();
+    assert_eq!(pruned.removed, vec![used.key.clone()]);
+    assert_eq!(blobs(&f.store), image_blobs(&f.b));
+    assert_eq!(
+        chains(&f.store),
+        image_chains(&f.b).into_iter().collect::<BTreeSet<_>>()
+    );
+    assert_eq!(f.store.build_cache_usage().unwrap(), Default::default());
+    assert!(f.store.check().unwrap().is_clean());
 }

@@ -146,8 +146,10 @@ fn run_engine_command(
         Command::Container(ContainerCommand::Inspect(a)) => containers::inspect(engine, a, false),
         Command::Container(ContainerCommand::Prune(a)) => containers::prune(engine, a),
         Command::Build(a) => commands::build::build(engine, a),
+        Command::Builder(cli::BuilderCommand::Prune(a)) => commands::builder::prune(engine, a),
         Command::System(SystemCommand::Check) => commands::system::check(engine),
         Command::System(SystemCommand::Df) => commands::system::df(engine),
+        Command::System(SystemCommand::Prune(a)) => commands::system::system_prune(engine, a),
         Command::Network(cmd) => commands::network::run(engine, cmd),
         Command::Volume(cmd) => run_volume_command(engine, cmd),
         Command::Version(_)

@@ -2,6 +2,7 @@
 
 pub mod archive;
 pub mod build;
+pub mod builder;
 pub mod containers;
 pub mod cp;
 pub mod dockerfile;

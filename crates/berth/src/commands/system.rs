@@ -1,10 +1,10 @@
-//! `berth system check|df` and `berth image prune`.
+//! `berth system check|df|prune` and `berth image prune`.
 
 use std::io::{BufRead, IsTerminal, Write};
 
 use berth_engine::{Engine, Removed};
 
-use crate::cli::PruneArgs;
+use crate::cli::{PruneArgs, SystemPruneArgs};
 use crate::exit::CliError;
 use crate::output::{human_size, table};
 
@@ -40,6 +40,10 @@ pub fn df(engine: &Engine) -> Result<(), CliError> {
         .map_err(|e| CliError::failure(e.to_string()))?;
     let percent = |part: u64, whole: u64| part.saturating_mul(100).checked_div(whole).unwrap_or(0);
     let active = usage.images - usage.dangling_images;
+    let cache = engine
+        .store()
+        .build_cache_usage()
+        .map_err(|e| CliError::failure(e.to_string()))?;
     let rows = vec![
         vec![
             "Images".to_string(),
@@ -66,12 +70,13 @@ pub fn df(engine: &Engine) -> Result<(), CliError> {
             "0B".into(),
             "0B".into(),
         ],
+        // Docker shows no percentage for the build cache.
         vec![
             "Build Cache".into(),
-            "0".into(),
-            "0".into(),
-            "0B".into(),
-            "0B".into(),
+            cache.records.to_string(),
+            cache.active.to_string(),
+            human_size(cache.bytes),
+            human_size(cache.reclaimable),
         ],
     ];
     print!(
@@ -116,16 +121,77 @@ pub fn prune(engine: &mut Engine, args: &PruneArgs) -> Result<(), CliError> {
     let (removed, freed) = engine
         .prune_images(args.all)
         .map_err(CliError::from_engine)?;
-    if !removed.is_empty() {
-        println!("Deleted Images:");
-        for r in &removed {
-            match r {
-                Removed::Untagged(n) => println!("untagged: {n}"),
-                Removed::Deleted(d) => println!("deleted: {d}"),
-            }
+    print_removed_images(&removed);
+    println!("Total reclaimed space: {}", human_size(freed));
+    Ok(())
+}
+
+/// Docker's "Deleted Images:" block.
+fn print_removed_images(removed: &[Removed]) {
+    if removed.is_empty() {
+        return;
+    }
+    println!("Deleted Images:");
+    for r in removed {
+        match r {
+            Removed::Untagged(n) => println!("untagged: {n}"),
+            Removed::Deleted(d) => println!("deleted: {d}"),
+        }
+    }
+    println!();
+}
+
+/// Docker's `system prune` warning.
+fn system_prune_warning(all: bool) -> String {
+    let mut warning = String::from(
+        "WARNING! This will remove:\n  - all stopped containers\n  \
+         - all networks not used by at least one container\n",
+    );
+    if all {
+        warning.push_str("  - all images without at least one container associated to them\n");
+        warning.push_str("  - all build cache\n");
+    } else {
+        warning.push_str("  - all dangling images\n");
+        warning.push_str("  - unused build cache\n");
+    }
+    warning
+}
+
+/// `berth system prune`: stopped containers, unused networks, dangling
+/// (with `-a`, unused) images, then dangling (with `-a`, all) build cache.
+pub fn system_prune(engine: &mut Engine, args: &SystemPruneArgs) -> Result<(), CliError> {
+    if !args.force && !confirm_prune(&system_prune_warning(args.all)) {
+        return Ok(());
+    }
+    let containers = engine.prune_containers().map_err(CliError::from_engine)?;
+    if !containers.is_empty() {
+        println!("Deleted Containers:");
+        for id in &containers {
+            println!("{id}");
         }
         println!();
     }
-    println!("Total reclaimed space: {}", human_size(freed));
+    let networks = berth_net::prune_networks(
+        engine.store_mut().meta_mut(),
+        &berth_net::NetConfig::default(),
+    )
+    .map_err(|e| CliError::failure(e.to_string()))?;
+    if !networks.is_empty() {
+        println!("Deleted Networks:");
+        for name in &networks {
+            println!("{name}");
+        }
+        println!();
+    }
+    let (images, image_bytes) = engine
+        .prune_images(args.all)
+        .map_err(CliError::from_engine)?;
+    print_removed_images(&images);
+    let cache_opts = crate::commands::builder::prune_options(args.all, &[], None)?;
+    let cache_bytes = crate::commands::builder::prune_and_report(engine, cache_opts)?;
+    println!(
+        "Total reclaimed space: {}",
+        human_size(image_bytes + cache_bytes)
+    );
     Ok(())
 }
