@@ -73,10 +73,14 @@ fn serve_http(f: &Fixture, dir: &Path) -> Server {
 /// `git daemon` exporting the repositories below `dir` on 127.0.0.1:9418
 /// (the smart protocol: shallow fetches, commits by ID).
 fn serve_git(f: &Fixture, dir: &Path) -> Server {
+    // git-daemon itself, not `git daemon`: git would run it as a child
+    // that killing `git` leaves behind.
+    let exec_path = Command::new("git").arg("--exec-path").output().unwrap();
+    let exec_path = String::from_utf8(exec_path.stdout).unwrap();
+    let daemon = Path::new(exec_path.trim()).join("git-daemon");
     let child = f
-        .in_netns("git")
+        .in_netns(&daemon)
         .args([
-            "daemon",
             "--export-all",
             "--reuseaddr",
             "--listen=127.0.0.1",
