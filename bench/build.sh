@@ -9,6 +9,11 @@
 #   or clinic (examples/clinic; its RUN pip-installs from the package index,
 #   so it needs egress; no BuildKit anchor).
 # BERTH=path/to/berth uses that binary instead of a release build.
+# Needs root; RUN steps use berth's default bridge. To keep that off the
+# host, run it in a network namespace entered with `nsenter --net=…`
+# (`ip netns exec` remounts /sys, which hides the cgroup hierarchy from the
+# runtime); clinic needs that namespace to have egress (a veth to the host
+# and a masquerade rule).
 # BENCH_CACHE (default /var/tmp/berth-bench) keeps what is slow to make
 # between runs: the python base (mmdebstrap) and the generated contexts
 # (the django case pip-downloads its wheels on the host).
