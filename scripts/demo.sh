@@ -37,12 +37,8 @@ echo "== berth run --rm localbase/busybox:1 sh -c 'echo hello from \$(hostname);
 unset SOURCE_DATE_EPOCH
 if [ -z "$("$berth" images -q localbase/python:3.11)" ]; then
   echo "== making the clinic's base image localbase/python:3.11 (once)"
-  GEN=$work bash ../shared/bench/base/make-python.sh "$work/python-rootfs.tar"
-  mkdir -p "$work/ca/etc/ssl/certs"
-  cp /etc/ssl/certs/ca-certificates.crt "$work/ca/etc/ssl/certs/"
-  tar --append -f "$work/python-rootfs.tar" -C "$work/ca" ./etc/ssl/certs/ca-certificates.crt
-  "$berth" import --change 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt' \
-    --change 'CMD ["python3"]' "$work/python-rootfs.tar" localbase/python:3.11
+  make_python_base "$work/python-rootfs.tar"
+  import_python_base "$work/python-rootfs.tar" "$berth"
 fi
 echo "== berth build -t clinic examples/clinic"
 "$berth" build -t clinic examples/clinic
