@@ -120,8 +120,9 @@ fn stop_escalates_to_sigkill_after_the_timeout() {
         "busybox",
         "sh",
         "-c",
-        "trap 'exit 42' USR1; while true; do sleep 0.1; done",
+        "trap 'exit 42' USR1; echo ready; while true; do sleep 0.1; done",
     ]);
+    wait_for("the trap", || f.ok(&["logs", "usr1"]).contains("ready"));
     f.ok(&["stop", "-t", "20", "usr1"]);
     assert_eq!(inspect(&f, "usr1", "{{.State.ExitCode}}"), "42");
     assert_eq!(inspect(&f, "usr1", "{{.Config.StopSignal}}"), "SIGUSR1");
@@ -138,8 +139,10 @@ fn kill_sends_signals() {
         "busybox",
         "sh",
         "-c",
-        "trap 'echo hup' HUP; while true; do sleep 0.1; done",
+        "trap 'echo hup' HUP; echo ready; while true; do sleep 0.1; done",
     ]);
+    // A HUP before the trap is set would end sh (the default action).
+    wait_for("the trap", || f.ok(&["logs", "kk"]).contains("ready"));
     f.ok(&["kill", "-s", "HUP", "kk"]);
     wait_for("HUP handled", || f.ok(&["logs", "kk"]).contains("hup"));
     assert_eq!(inspect(&f, "kk", "{{.State.Status}}"), "running");
