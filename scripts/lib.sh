@@ -31,7 +31,9 @@ apt_install() {
 # build trusts this network's TLS (its egress re-signs it).
 make_python_base() {
     local out=$1 ca
-    bash "$(dirname "${BASH_SOURCE[0]}")/../../shared/bench/base/make-python.sh" "$out"
+    # Its scratch files go beside OUT_TAR unless GEN says where.
+    GEN=${GEN:-$(dirname "$out")} \
+        bash "$(dirname "${BASH_SOURCE[0]}")/../../shared/bench/base/make-python.sh" "$out"
     ca=$(mktemp -d)
     mkdir -p "$ca/etc/ssl/certs"
     cp /etc/ssl/certs/ca-certificates.crt "$ca/etc/ssl/certs/"
