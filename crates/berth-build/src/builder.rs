@@ -226,9 +226,7 @@ fn prepare<'a, 'w>(
         )));
     }
 
-    let epoch = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|v| v.trim().parse::<i64>().ok());
+    let epoch = crate::time::source_date_epoch();
     let build_time = {
         let (secs, nanos) = crate::time::now();
         crate::time::rfc3339(secs, nanos)

@@ -53,6 +53,25 @@ pub(crate) struct CopyPlan {
     pub parents: bool,
 }
 
+impl CopyPlan {
+    /// One context source (`entries`, the top first) copied as it is to
+    /// the root: a RUN bind mount's source.
+    pub(crate) fn whole_source(name: &str, entries: Vec<SourceEntry>) -> CopyPlan {
+        CopyPlan {
+            sources: vec![Source {
+                name: name.to_string(),
+                entries,
+                fetched: false,
+            }],
+            inline: Vec::new(),
+            dest: "/".into(),
+            attrs: Attrs::default(),
+            extract: false,
+            parents: false,
+        }
+    }
+}
+
 /// Mode bits with the file type, as checksummed.
 fn kind_char(meta: &std::fs::Metadata) -> char {
     let ft = meta.file_type();

@@ -262,16 +262,12 @@ impl Context {
                 )?;
                 let open = || std::fs::File::open(&file).map_err(|e| Error::io(file.display(), e));
                 if berth_fs::is_tar_archive(std::io::BufReader::new(open()?)) {
-                    let root = scratch.path().join("context");
-                    std::fs::create_dir(&root).map_err(|e| Error::io(root.display(), e))?;
-                    let opts = berth_fs::ApplyOptions {
-                        max_bytes: Some(berth_store::MAX_LAYER_BYTES),
-                        ..berth_fs::ApplyOptions::default()
-                    };
-                    berth_fs::apply_archive(std::io::BufReader::new(open()?), &root, &opts)?;
+                    // The download sits beside the extracted context, in
+                    // the same scratch dir.
+                    let context = Context::from_tar(std::io::BufReader::new(open()?), scratch)?;
                     std::fs::remove_file(&file).map_err(|e| Error::io(file.display(), e))?;
                     Ok(RemoteContext {
-                        context: Context::in_scratch(root, scratch),
+                        context,
                         dockerfile: None,
                     })
                 } else {

@@ -34,7 +34,7 @@ use berth_store::{ScratchDir, Store};
 use rustix::fs::{AtFlags, FlockOperation, Timespec, Timestamps, CWD};
 
 use crate::context::{clean_relative, walk, SourceEntry};
-use crate::copy::{self, Attrs, CopyPlan, Source};
+use crate::copy::{self, CopyPlan};
 use crate::layer::{step_id, ReadView};
 use crate::secrets::SecretSource;
 use crate::{Error, Result};
@@ -695,18 +695,7 @@ fn fill_dir(root: &Path, entries: &[SourceEntry], name: &str) -> Result<PathBuf>
     let Some(top) = entries.first() else {
         return Ok(root.to_path_buf());
     };
-    let plan = CopyPlan {
-        sources: vec![Source {
-            name: name.to_string(),
-            entries: entries.to_vec(),
-            fetched: false,
-        }],
-        inline: Vec::new(),
-        dest: "/".into(),
-        attrs: Attrs::default(),
-        extract: false,
-        parents: false,
-    };
+    let plan = CopyPlan::whole_source(name, entries.to_vec());
     copy::apply(root, &plan)?;
     if top.meta.is_dir() {
         set_owner_mode(

@@ -4,13 +4,17 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// `SOURCE_DATE_EPOCH` (seconds), when it is set to a number.
+pub fn source_date_epoch() -> Option<i64> {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+}
+
 /// Seconds and nanoseconds since the epoch, now, or `SOURCE_DATE_EPOCH`
 /// when it is set (reproducible images).
 pub fn now() -> (i64, u32) {
-    if let Some(epoch) = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|v| v.trim().parse::<i64>().ok())
-    {
+    if let Some(epoch) = source_date_epoch() {
         return (epoch, 0);
     }
     match SystemTime::now().duration_since(UNIX_EPOCH) {

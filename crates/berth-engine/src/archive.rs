@@ -593,11 +593,10 @@ fn blob_path(d: &Digest) -> String {
     format!("blobs/{}/{}", d.algorithm().name(), d.hex())
 }
 
-/// `SOURCE_DATE_EPOCH` if set and valid, else 0.
+/// `SOURCE_DATE_EPOCH` if set and valid, else 0 (archive entries' mtime).
 fn source_date_epoch() -> u64 {
-    std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
+    crate::time::source_date_epoch()
+        .and_then(|e| u64::try_from(e).ok())
         .unwrap_or(0)
 }
 

@@ -517,9 +517,7 @@ impl Engine {
 /// `SOURCE_DATE_EPOCH` when it is set, xattrs kept.
 fn tar_options() -> TarOptions {
     TarOptions {
-        source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
-            .ok()
-            .and_then(|v| v.trim().parse::<i64>().ok()),
+        source_date_epoch: crate::time::source_date_epoch(),
         xattrs: true,
     }
 }

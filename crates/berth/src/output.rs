@@ -122,6 +122,19 @@ pub fn print_inspected(
     }
 }
 
+/// Docker's block of what a prune removed: a heading, one line each, a
+/// blank line; nothing when nothing was removed.
+pub fn print_deleted<T: std::fmt::Display>(heading: &str, removed: &[T]) {
+    if removed.is_empty() {
+        return;
+    }
+    println!("{heading}");
+    for item in removed {
+        println!("{item}");
+    }
+    println!();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use berth_oci::Digest;
 
 use super::Builder;
 use crate::context::{stat_key, SourceEntry};
-use crate::copy::{self, Attrs, CopyPlan, Source};
+use crate::copy::{self, CopyPlan};
 use crate::run_mounts::{self, MountFrom, PlannedMount};
 use crate::{Error, Result};
 
@@ -62,18 +62,7 @@ impl Builder<'_, '_> {
                             span,
                         ));
                     }
-                    let plan = CopyPlan {
-                        sources: vec![Source {
-                            name: m.source.clone(),
-                            entries: trees.pop().unwrap_or_default(),
-                            fetched: false,
-                        }],
-                        inline: Vec::new(),
-                        dest: "/".into(),
-                        attrs: Attrs::default(),
-                        extract: false,
-                        parents: false,
-                    };
+                    let plan = CopyPlan::whole_source(&m.source, trees.pop().unwrap_or_default());
                     m.content = self.sources_digest(&plan, true)?.to_string();
                     m.entries = plan
                         .sources

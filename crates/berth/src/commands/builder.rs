@@ -38,13 +38,8 @@ pub(crate) fn prune_and_report(
     let pruned = engine
         .prune_build_cache(opts)
         .map_err(CliError::from_engine)?;
-    if !pruned.removed.is_empty() {
-        println!("Deleted build cache objects:");
-        for key in &pruned.removed {
-            println!("{}", key.hex());
-        }
-        println!();
-    }
+    let ids: Vec<&str> = pruned.removed.iter().map(|key| key.hex()).collect();
+    crate::output::print_deleted("Deleted build cache objects:", &ids);
     Ok(pruned.gc.bytes_freed())
 }
 

@@ -145,13 +145,7 @@ pub fn prune(engine: &mut Engine, args: &ForceArgs) -> Result<(), CliError> {
         return Ok(());
     }
     let removed = engine.prune_containers().map_err(fail)?;
-    if !removed.is_empty() {
-        println!("Deleted Containers:");
-        for id in &removed {
-            println!("{id}");
-        }
-        println!();
-    }
+    crate::output::print_deleted("Deleted Containers:", &removed);
     println!("Total reclaimed space: 0B");
     Ok(())
 }

@@ -128,17 +128,14 @@ pub fn prune(engine: &mut Engine, args: &PruneArgs) -> Result<(), CliError> {
 
 /// Docker's "Deleted Images:" block.
 fn print_removed_images(removed: &[Removed]) {
-    if removed.is_empty() {
-        return;
-    }
-    println!("Deleted Images:");
-    for r in removed {
-        match r {
-            Removed::Untagged(n) => println!("untagged: {n}"),
-            Removed::Deleted(d) => println!("deleted: {d}"),
-        }
-    }
-    println!();
+    let lines: Vec<String> = removed
+        .iter()
+        .map(|r| match r {
+            Removed::Untagged(n) => format!("untagged: {n}"),
+            Removed::Deleted(d) => format!("deleted: {d}"),
+        })
+        .collect();
+    crate::output::print_deleted("Deleted Images:", &lines);
 }
 
 /// Docker's `system prune` warning.
@@ -164,25 +161,13 @@ pub fn system_prune(engine: &mut Engine, args: &SystemPruneArgs) -> Result<(), C
         return Ok(());
     }
     let containers = engine.prune_containers().map_err(CliError::from_engine)?;
-    if !containers.is_empty() {
-        println!("Deleted Containers:");
-        for id in &containers {
-            println!("{id}");
-        }
-        println!();
-    }
+    crate::output::print_deleted("Deleted Containers:", &containers);
     let networks = berth_net::prune_networks(
         engine.store_mut().meta_mut(),
         &berth_net::NetConfig::default(),
     )
     .map_err(|e| CliError::failure(e.to_string()))?;
-    if !networks.is_empty() {
-        println!("Deleted Networks:");
-        for name in &networks {
-            println!("{name}");
-        }
-        println!();
-    }
+    crate::output::print_deleted("Deleted Networks:", &networks);
     let (images, image_bytes) = engine
         .prune_images(args.all)
         .map_err(CliError::from_engine)?;

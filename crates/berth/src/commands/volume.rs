@@ -152,13 +152,7 @@ pub fn prune(engine: &mut Engine, args: &VolumePruneArgs) -> Result<(), CliError
     let (removed, freed) = engine
         .prune_volumes(args.all, &filter, volume_users(engine)?)
         .map_err(CliError::from_engine)?;
-    if !removed.is_empty() {
-        println!("Deleted Volumes:");
-        for name in &removed {
-            println!("{name}");
-        }
-        println!();
-    }
+    crate::output::print_deleted("Deleted Volumes:", &removed);
     println!("Total reclaimed space: {}", human_size(freed));
     Ok(())
 }
